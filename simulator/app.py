@@ -1,0 +1,48 @@
+"""The Flask application: the partner API, the `/_sim/` endpoints and JSON errors."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from simulator import api, control
+from simulator.backend import Backend
+from simulator.errors import ApiError, BadRequest, UnsupportedMethod
+
+VERSION = "0.1.0"
+MAX_BODY_BYTES = 32 * 1024 * 1024
+HTTP_ERROR_CODES = {404: "resource_not_found"}
+
+log = logging.getLogger("simulator")
+
+
+def create_app(backend: Backend | None = None) -> Flask:
+    """Build the app around a backend (a fresh default one when none is given)."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["SIMULATOR_VERSION"] = f"cm-sim/{VERSION}"
+    app.url_map.merge_slashes = False
+    app.extensions["simulator"] = backend or Backend()
+    app.register_blueprint(control.bp)
+    app.register_blueprint(api.bp)
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        return api.error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code == 405 and not request.path.startswith("/_sim/"):
+            return api.error_response(UnsupportedMethod(request.method))
+        code = HTTP_ERROR_CODES.get(error.code, "generic_error")
+        return api.json_response(error.code, {"code": code, "message": error.description})
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        # Business Central answers an uncaught error with 400 and its text; so do we
+        log.exception("unexpected error")
+        return api.error_response(BadRequest(f"{type(error).__name__}: {error}"))
+
+    return app
+

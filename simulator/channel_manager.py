@@ -1,0 +1,211 @@
+"""The six operations of the synchronous Channel Manager and its order state machine.
+
+Each operation validates in the real order, then decides and commits under the
+store's lock. Committed orders are never changed in place: an operation commits
+a new version, so a caller may read the returned order after the lock is gone.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Mapping
+
+from simulator.catalog import Catalog, Partner
+from simulator.clock import Clock
+from simulator.errors import BadRequest, IssuanceFailed, NotFound
+from simulator.guids import braced, parse_guid
+from simulator.issuance import Issuer
+from simulator.model import Namespace, Order, OrderStatus
+from simulator.numbers import Numbers
+from simulator.order_request import code, parse_header, parse_lines, required_text
+from simulator.store import Store
+
+ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$")
+STATUS_MESSAGE_LENGTH = 500
+
+
+class ChannelManager:
+    def __init__(self, catalog: Catalog, store: Store, numbers: Numbers, clock: Clock):
+        self.catalog = catalog
+        self.store = store
+        self.clock = clock
+        self.numbers = numbers
+        self.issuer = Issuer(catalog, store, numbers, clock)
+
+    def create_order(self, namespace: Namespace, body) -> Order:
+        header = parse_header(_object(body))
+        partner = self.catalog.partner(header.partner_id)
+        if partner is None:
+            raise BadRequest(f"Unknown partnerId '{braced(header.partner_id)}'")
+        if not partner.active:
+            raise BadRequest(f"Partner '{partner.name}' is not active")
+        with self.store.lock:
+            existing = self.store.find_by_reference(namespace, partner.partner_id, header.sell_to_order_reference)
+            if existing is not None and existing.status is not OrderStatus.ERROR:
+                raise BadRequest(
+                    f"An order with sellToOrderReference '{header.sell_to_order_reference}' "
+                    f"already exists for partner '{partner.name}'"
+                )
+            order = Order(
+                namespace=namespace,
+                order_id=self._new_order_id(namespace),
+                partner_id=partner.partner_id,
+                sell_to_order_reference=header.sell_to_order_reference,
+                sell_to_email=header.sell_to_email,
+                sell_to_name=header.sell_to_name,
+                sell_to_language=header.sell_to_language,
+                payment_reference=header.payment_reference,
+                received_at=self.clock.now(),
+                lines=parse_lines(body, header, self.catalog),
+            )
+            # an order left in Error gives way to the new one with its reference
+            return self._issue(order, partner, remove=[existing] if existing else [])
+
+    def get_order(self, namespace: Namespace, order_id: str) -> Order:
+        with self.store.lock:
+            return self._existing(namespace, order_id)
+
+    def list_orders(self, namespace: Namespace, partner_id: str, query: Mapping[str, str]) -> list[Order]:
+        """The partner's orders, filtered by status, reference and a receivedAt window."""
+        partner = parse_guid(partner_id)
+        if partner is None:
+            raise BadRequest("Invalid partnerId")
+        statuses = _statuses(query["status"]) if "status" in query else None
+        received_from = _datetime(query, "receivedAtFrom")
+        received_to = _datetime(query, "receivedAtTo")
+        with self.store.lock:
+            if "sellToOrderReference" in query:
+                found = self.store.find_by_reference(namespace, partner, code(query["sellToOrderReference"], 50))
+                orders = [found] if found else []
+            else:
+                orders = sorted(self.store.for_partner(namespace, partner), key=lambda order: order.received_at)
+        return [
+            order
+            for order in orders
+            if (statuses is None or order.status in statuses)
+            and (received_from is None or order.received_at >= received_from)
+            and (received_to is None or order.received_at <= received_to)
+        ]
+
+    def confirm_order(self, namespace: Namespace, order_id: str, body) -> Order:
+        with self.store.lock:
+            order = self._existing(namespace, order_id)
+            if order.status is OrderStatus.ISSUED:
+                return order  # confirming twice is a no-op; the body is not read
+            if order.status is not OrderStatus.DRAFT:
+                raise BadRequest(f"Order cannot be confirmed in status {order.status.caption}")
+            payment = required_text(_object(body), "paymentReference")
+            confirmed = replace(order, payment_reference=code(payment, 20))
+            self.issuer.settle_issued(confirmed, self.catalog.partner(order.partner_id))
+            self.store.commit(put=[confirmed])
+            return confirmed
+
+    def replace_order(self, namespace: Namespace, order_id: str, body) -> Order:
+        with self.store.lock:
+            existing = self._existing(namespace, order_id)
+            if existing.status not in (OrderStatus.DRAFT, OrderStatus.ERROR):
+                raise BadRequest(f"Order cannot be replaced in status {existing.status.caption}")
+            header = parse_header(_object(body))
+            if header.partner_id != existing.partner_id:
+                raise BadRequest("partnerId cannot be changed via PUT")
+            if header.sell_to_order_reference != existing.sell_to_order_reference:
+                raise BadRequest("sellToOrderReference cannot be changed via PUT")
+            order = replace(
+                existing.torn_down(),
+                sell_to_email=header.sell_to_email,
+                sell_to_name=header.sell_to_name,
+                sell_to_language=header.sell_to_language,
+                payment_reference=header.payment_reference,
+                status=OrderStatus.PROCESSING,
+                lines=parse_lines(body, header, self.catalog),
+            )
+            return self._issue(order, self.catalog.partner(existing.partner_id), replaced=existing)
+
+    def delete_order(self, namespace: Namespace, order_id: str) -> Order:
+        """Tear the order down: a Draft or Error row goes, an Issued one stays Cancelled."""
+        with self.store.lock:
+            order = self._existing(namespace, order_id)
+            if order.status is OrderStatus.PROCESSING:
+                raise BadRequest("Order is currently being processed; retry once it has settled.")
+            cancelled = order.torn_down()
+            if order.status in (OrderStatus.DRAFT, OrderStatus.ERROR):
+                self.store.commit(remove=[order])
+            else:
+                self.store.commit(put=[cancelled])
+            return cancelled
+
+    def manifest_order(self, manifest_id: str) -> Order | None:
+        with self.store.lock:
+            return self.store.by_manifest(manifest_id)
+
+    # -- internals -------------------------------------------------------
+
+    def _issue(self, order: Order, partner: Partner | None, remove=(), replaced: Order | None = None) -> Order:
+        """Issue and commit the order; a failed issue is committed in Error and re-raised."""
+        try:
+            self.issuer.issue(order, partner, replaced)
+        except IssuanceFailed as failure:
+            for line in order.lines:
+                line.wallets = []
+            order.status = OrderStatus.ERROR
+            order.status_message = failure.message[:STATUS_MESSAGE_LENGTH]
+            order.job_id = ""
+            order.manifest = None
+            self.store.commit(put=[order], remove=remove)
+            raise
+        self.store.commit(put=[order], remove=remove)
+        return order
+
+    def _existing(self, namespace: Namespace, order_id: str) -> Order:
+        guid = parse_guid(order_id)
+        if guid is None:
+            raise BadRequest("Invalid order id")
+        order = self.store.get(namespace, guid)
+        if order is None:
+            raise NotFound(f"Order '{braced(guid)}' not found")
+        return order
+
+    def _new_order_id(self, namespace: Namespace) -> str:
+        while True:
+            order_id = self.numbers.guid()
+            if self.store.get(namespace, order_id) is None:
+                return order_id
+
+
+def _object(body) -> dict:
+    if not isinstance(body, dict):
+        raise BadRequest("Body must be a JSON object")
+    return body
+
+
+def _statuses(text: str) -> set[OrderStatus] | None:
+    """A comma-separated status filter; an empty one filters nothing."""
+    names = [name.strip() for name in text.split(",")]
+    if not any(names):
+        return None
+    by_name = {status.value.lower(): status for status in OrderStatus}
+    statuses = set()
+    for name in names:
+        if name.lower() not in by_name:
+            raise BadRequest(
+                f"Invalid status filter '{name}': use Processing, Draft, Issued, Cancelled or Error"
+            )
+        statuses.add(by_name[name.lower()])
+    return statuses
+
+
+def _datetime(query: Mapping[str, str], name: str) -> datetime | None:
+    if name not in query:
+        return None
+    text = query[name]
+    if not ISO_DATETIME.match(text):
+        raise BadRequest(f"{name} must be ISO 8601 datetime")
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # BC reads 7 fraction digits; Python 6
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be ISO 8601 datetime") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment

@@ -1,0 +1,57 @@
+"""`cm-sim serve`: run the simulator on a production WSGI server (waitress)."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+DEFAULT_PORT = 8080
+THREADS = 8
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cm-sim", description="NaviPartner Channel Manager API simulator")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the API over HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--scenario", action="append", default=[], metavar="FILE",
+                       help="scenario file laid over the default catalog (repeatable)")
+    serve.add_argument("--data", metavar="FILE", help="keep state in this TinyDB file across restarts")
+    serve.add_argument("--seed", type=int, help="make generated ids and numbers reproducible")
+    args = parser.parse_args(argv)
+    return run_server(args)
+
+
+def run_server(args: argparse.Namespace) -> int:
+    from waitress import create_server
+
+    from simulator.app import create_app
+    from simulator.backend import Backend
+    from simulator.scenario import ScenarioError
+
+    try:
+        backend = Backend(scenarios=args.scenario, data_file=args.data, seed=args.seed)
+    except ScenarioError as error:
+        print(f"cm-sim: {error}", file=sys.stderr)
+        return 2
+    server = create_server(create_app(backend), host=args.host, port=args.port, threads=THREADS)
+    signal.signal(signal.SIGTERM, _stop)
+    storage = args.data or "memory"
+    print(f"cm-sim serving on http://{args.host}:{server.effective_port} (data: {storage})", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        backend.close()
+    return 0
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

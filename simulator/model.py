@@ -1,0 +1,160 @@
+"""The order, its lines, wallets and tickets, as the Channel Manager stores them."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+
+Namespace = tuple[str, str, str]  # (tenant, environment, company)
+
+
+class OrderStatus(str, Enum):
+    PROCESSING = "Processing"
+    DRAFT = "Draft"
+    ISSUED = "Issued"
+    CANCELLED = "Cancelled"
+    ERROR = "Error"
+
+    @property
+    def caption(self) -> str:
+        """The status as BC writes it inside messages (Processing's caption ends in dots)."""
+        return "Processing..." if self is OrderStatus.PROCESSING else self.value
+
+
+@dataclass
+class Ticket:
+    id: str  # the wallet asset line
+    asset_id: str  # the ticket itself
+    number: str  # the external ticket number, shown as referenceNumber
+    item_number: str
+    description: str
+    admission_code: str
+    visit_date: str  # the admission day it holds capacity on
+    slot: str  # start time of the schedule entry it holds capacity on
+    units: int  # capacity it consumes (the group size for a group ticket)
+
+
+@dataclass
+class Wallet:
+    seq_no: int
+    wallet_id: str
+    reference_number: str
+    external_reference_number: str
+    name: str
+    issued_at: datetime
+    price_excl_vat: float
+    price_incl_vat: float
+    currency_code: str
+    tickets: list[Ticket] = field(default_factory=list)
+
+
+@dataclass
+class ScheduleEntry:
+    item_number: str
+    visit_date: str
+    visit_time: str
+
+
+@dataclass
+class Line:
+    line_no: int
+    item_number: str
+    description: str
+    is_package: bool
+    is_group: bool
+    quantity: int
+    visit_date: str
+    visit_time: str
+    sell_to_name: str
+    sell_to_email: str
+    sell_to_language: str
+    component_schedule: list[ScheduleEntry] = field(default_factory=list)
+    requested_names: list[str] = field(default_factory=list)
+    requested_references: list[str] = field(default_factory=list)
+    wallets: list[Wallet] = field(default_factory=list)
+
+    @property
+    def wallet_count(self) -> int:
+        """One wallet per unit, or a single wallet holding a group ticket."""
+        return 1 if self.is_group else self.quantity
+
+
+@dataclass
+class Manifest:
+    manifest_id: str
+    template_id: str
+    generated: int  # unix seconds
+
+
+@dataclass
+class Order:
+    namespace: Namespace
+    order_id: str
+    partner_id: str
+    sell_to_order_reference: str
+    sell_to_email: str = ""
+    sell_to_name: str = ""
+    sell_to_language: str = ""
+    payment_reference: str = ""
+    status: OrderStatus = OrderStatus.PROCESSING
+    status_message: str = ""
+    received_at: datetime | None = None
+    job_id: str = ""
+    manifest: Manifest | None = None
+    lines: list[Line] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[Namespace, str]:
+        return (self.namespace, self.order_id)
+
+    @property
+    def wallets(self) -> list[Wallet]:
+        return [wallet for line in self.lines for wallet in line.wallets]
+
+    @property
+    def tickets(self) -> list[Ticket]:
+        return [ticket for wallet in self.wallets for ticket in wallet.tickets]
+
+    def torn_down(self) -> Order:
+        """The order once DestroyOrderAssets has removed its lines, wallets and manifest."""
+        return replace(
+            self, lines=[], status=OrderStatus.CANCELLED, status_message="", job_id="", manifest=None
+        )
+
+
+def order_to_dict(order: Order) -> dict:
+    """Return a JSON-ready record of the order, for persistence."""
+    record = asdict(order)
+    record["namespace"] = list(order.namespace)
+    record["status"] = order.status.value
+    record["received_at"] = order.received_at.isoformat() if order.received_at else None
+    for line in record["lines"]:
+        for wallet in line["wallets"]:
+            wallet["issued_at"] = wallet["issued_at"].isoformat()
+    return record
+
+
+def order_from_dict(record: dict) -> Order:
+    """Rebuild an order from `order_to_dict` output."""
+    lines = []
+    for line in record["lines"]:
+        wallets = [
+            Wallet(
+                **{**wallet, "issued_at": datetime.fromisoformat(wallet["issued_at"]),
+                   "tickets": [Ticket(**ticket) for ticket in wallet["tickets"]]}
+            )
+            for wallet in line["wallets"]
+        ]
+        schedule = [ScheduleEntry(**entry) for entry in line["component_schedule"]]
+        lines.append(Line(**{**line, "wallets": wallets, "component_schedule": schedule}))
+    received_at = record["received_at"]
+    return Order(
+        **{
+            **record,
+            "namespace": tuple(record["namespace"]),
+            "status": OrderStatus(record["status"]),
+            "received_at": datetime.fromisoformat(received_at) if received_at else None,
+            "manifest": Manifest(**record["manifest"]) if record["manifest"] else None,
+            "lines": lines,
+        }
+    )

@@ -1,0 +1,72 @@
+"""Generated identifiers and numbers, in the formats the getting-started page shows.
+
+All come from one Faker generator, so a fixed seed reproduces them. Numbers that
+are unique in the real system are kept unique here: a clash is drawn again.
+"""
+from __future__ import annotations
+
+import string
+import uuid
+from typing import Callable
+
+UPPERCASE = string.ascii_uppercase
+MAX_ATTEMPTS = 10
+
+
+class NumberClash(Exception):
+    """No unique number could be drawn (the real message, raised at issuance)."""
+
+    def __init__(self):
+        super().__init__("Unable to generate a unique pre-assigned ticket number after 10 attempts.")
+
+
+class Numbers:
+    def __init__(self, seed: int | str | None = None):
+        from faker import Generator  # imported here: Faker is slow to import
+        from faker.providers import BaseProvider
+
+        self._faker = Generator()
+        self._faker.add_provider(BaseProvider)
+        if seed is not None:
+            self._faker.seed_instance(seed)
+        self._used: set[str] = set()
+
+    def reserve(self, values) -> None:
+        """Mark numbers already held by stored orders as taken."""
+        self._used.update(values)
+
+    def guid(self) -> str:
+        return str(uuid.UUID(int=self._faker.random.getrandbits(128), version=4))
+
+    def wallet_reference(self) -> str:
+        """An 18-digit wallet reference number, like `141234529930210327`."""
+        return self._unique(lambda: self._faker.numerify("%" + "#" * 17))
+
+    def external_reference(self, wallet_reference: str, taken: Callable[[str], bool]) -> str:
+        """A system-generated external reference: `[S][N*1]`, the wallet number plus one digit."""
+        return self._unique(lambda: wallet_reference + self._faker.numerify("#"), taken, widen=True)
+
+    def ticket_number(self, pattern: str) -> str:
+        """A ticket number from a pattern (`#` a digit, `?` a letter), like `ATF-BIL010665L-3`."""
+        for _ in range(MAX_ATTEMPTS + 1):
+            number = self._faker.bothify(pattern, letters=UPPERCASE)
+            if number not in self._used:
+                self._used.add(number)
+                return number
+        raise NumberClash()
+
+    def job_id(self) -> str:
+        """A ticket-import job id, like `TM-IMPORT-000123`."""
+        return self._unique(lambda: "TM-IMPORT-" + self._faker.numerify("######"), widen=True)
+
+    def _unique(self, draw, taken: Callable[[str], bool] = lambda value: False, widen: bool = False) -> str:
+        """Draw until the value is new; past MAX_ATTEMPTS a widened draw gets extra digits."""
+        attempts = 0
+        while True:
+            value = draw()
+            if widen and attempts >= MAX_ATTEMPTS:
+                value += self._faker.numerify("#" * (attempts // MAX_ATTEMPTS))
+            if value not in self._used and not taken(value):
+                self._used.add(value)
+                return value
+            attempts += 1

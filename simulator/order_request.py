@@ -1,0 +1,207 @@
+"""Read an order from a request body, check for check, in the order the real API checks.
+
+The first failure wins and is raised as BadRequest with the real message. Values
+go into fields the way Business Central stores them: over-long text is cut to the
+field length, and Code fields are also trimmed and uppercased.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from simulator.catalog import Catalog, Item
+from simulator.errors import BadRequest
+from simulator.guids import parse_guid
+from simulator.model import Line, ScheduleEntry
+
+DATE_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$")
+LINE_NO_STEP = 10000
+
+
+@dataclass
+class OrderHeader:
+    partner_id: str
+    sell_to_order_reference: str
+    sell_to_email: str
+    sell_to_name: str
+    sell_to_language: str
+    payment_reference: str
+
+
+def code(text: str, length: int) -> str:
+    """Store text in a BC Code field: cut to length, trimmed, uppercased."""
+    return text[:length].strip().upper()[:length]
+
+
+def as_text(value) -> str:
+    """A JSON primitive as text, as AL's JsonValue.AsText() gives it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def is_primitive(value) -> bool:
+    return not isinstance(value, (dict, list))
+
+
+def required_value(obj: dict, name: str):
+    if name not in obj:
+        raise BadRequest(f"Required field '{name}' is missing")
+    value = obj[name]
+    if not is_primitive(value):
+        raise BadRequest(f"Required field '{name}' must be a primitive value")
+    if value is None:
+        raise BadRequest(f"Required field '{name}' cannot be null")
+    return value
+
+
+def required_text(obj: dict, name: str) -> str:
+    text = as_text(required_value(obj, name))
+    if text == "":
+        raise BadRequest(f"Required field '{name}' cannot be empty")
+    return text
+
+
+def optional_text(obj: dict, name: str) -> str:
+    value = obj.get(name)
+    if not is_primitive(value):
+        raise BadRequest(f"Optional field '{name}' must be a primitive value")
+    return "" if value is None else as_text(value)
+
+
+def required_date(obj: dict, name: str) -> str:
+    text = as_text(required_value(obj, name))
+    try:
+        if DATE_PATTERN.match(text):
+            return date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass  # a well-formed but impossible date, such as 2026-02-30
+    raise BadRequest(f"Required field '{name}' must be YYYY-MM-DD")
+
+
+def required_time(obj: dict, name: str) -> str:
+    text = as_text(required_value(obj, name))
+    if not TIME_PATTERN.match(text):
+        raise BadRequest(f"Required field '{name}' must be HH:mm:ss")
+    return text
+
+
+def parse_header(body: dict) -> OrderHeader:
+    """Read the header fields (partnerId first, as the real API does)."""
+    partner_text = required_text(body, "partnerId")
+    partner_id = parse_guid(partner_text)
+    if partner_id is None:
+        raise BadRequest("partnerId is not a valid GUID")
+    reference = required_text(body, "sellToOrderReference")
+    email = optional_text(body, "sellToEmail")
+    name = optional_text(body, "sellToName")
+    language = optional_text(body, "sellToLanguage")
+    payment = optional_text(body, "paymentReference")
+    return OrderHeader(
+        partner_id=partner_id,
+        sell_to_order_reference=code(reference, 50),
+        sell_to_email=email[:100],
+        sell_to_name=name[:100],
+        sell_to_language=code(language, 10),
+        payment_reference=code(payment, 20),
+    )
+
+
+def parse_lines(body: dict, header: OrderHeader, catalog: Catalog) -> list[Line]:
+    """Read `items`: every line is checked before anything is stored."""
+    if "items" not in body:
+        raise BadRequest("items array is required")
+    items = body["items"]
+    if not isinstance(items, list):
+        raise BadRequest("items must be an array")
+    if not items:
+        raise BadRequest("items array must contain at least one entry")
+    return [_parse_line(entry, index, header, catalog) for index, entry in enumerate(items)]
+
+
+def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog) -> Line:
+    line_no = (index + 1) * LINE_NO_STEP
+    if not isinstance(entry, dict):
+        raise BadRequest(f"items[{index}] must be an object")
+    item_text = required_text(entry, "itemNumber")
+    item = catalog.item(code(item_text, 20))
+    if item is None:
+        raise BadRequest(f"Unknown item '{item_text}'")
+    quantity = _quantity(entry.get("quantity"), line_no)
+    line = Line(
+        line_no=line_no,
+        item_number=item.number,
+        description=item.description,
+        is_package=item.is_package,
+        is_group=item.is_group,
+        quantity=quantity,
+        visit_date=required_date(entry, "visitDate"),
+        visit_time=required_time(entry, "visitTime"),
+        sell_to_email=_override(entry, "sellToEmail", header.sell_to_email)[:100],
+        sell_to_name=_override(entry, "sellToName", header.sell_to_name)[:100],
+        sell_to_language=code(_override(entry, "sellToLanguage", header.sell_to_language), 10),
+    )
+    wallet = entry.get("wallet")
+    if isinstance(wallet, dict):
+        _parse_wallet_block(wallet, line, item)
+    return line
+
+
+def _quantity(value, line_no: int) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise BadRequest(f"quantity must be an integer (line {line_no})")
+    if value < 1:
+        raise BadRequest(f"quantity must be >= 1 (line {line_no})")
+    return int(value)
+
+
+def _override(entry: dict, name: str, inherited: str) -> str:
+    """A line value that overrides the header's; an explicit null blanks it."""
+    if name not in entry:
+        return inherited
+    return optional_text(entry, name)
+
+
+def _parse_wallet_block(wallet: dict, line: Line, item: Item) -> None:
+    count = line.wallet_count
+    names = wallet.get("names")
+    if isinstance(names, list):
+        line.requested_names = [text[:100] for text in _entries(names, "names", count, line.line_no)]
+    references = wallet.get("externalReferenceNumbers")
+    if isinstance(references, list):
+        line.requested_references = [
+            text[:100] for text in _entries(references, "externalReferenceNumbers", count, line.line_no)
+        ]
+    schedule = wallet.get("componentSchedule")
+    if isinstance(schedule, list):
+        if not line.is_package:
+            raise BadRequest(f"wallet.componentSchedule is only valid for package items (line {line.line_no})")
+        line.component_schedule = [_schedule_entry(raw, line, item) for raw in schedule]
+
+
+def _entries(values: list, name: str, count: int, line_no: int) -> list[str]:
+    if len(values) != count:
+        raise BadRequest(f"wallet.{name} array length ({len(values)}) must equal {count} on line {line_no}")
+    if not all(is_primitive(value) for value in values):
+        raise BadRequest(f"wallet.{name} entries must be primitive values (line {line_no})")
+    return ["" if value is None else as_text(value) for value in values]
+
+
+def _schedule_entry(raw, line: Line, package: Item) -> ScheduleEntry:
+    if not isinstance(raw, dict):
+        raise BadRequest(f"wallet.componentSchedule entries must be objects (line {line.line_no})")
+    item_text = required_text(raw, "itemNumber")
+    component = code(item_text, 20)
+    if not package.has_component(component):
+        raise BadRequest(f"'{item_text}' is not a component of package '{package.number}' (line {line.line_no})")
+    return ScheduleEntry(
+        item_number=component,
+        visit_date=required_date(raw, "visitDate"),
+        visit_time=required_time(raw, "visitTime"),
+    )

@@ -1,0 +1,81 @@
+"""Durable state for `--data FILE`: a TinyDB snapshot plus an append-only journal.
+
+TinyDB rewrites its whole file on every write, so writing each change into it
+would make a request cost grow with the number of stored orders. Instead each
+committed change is appended as one JSON line to `FILE.journal` before the
+response is sent (it survives the process being killed), and the TinyDB file is
+rewritten from memory only when the journal has grown past the size of the data,
+at start-up and at a graceful stop. The rewrite goes to a temporary file that
+replaces FILE atomically, so FILE is never half-written.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ORDERS = "orders"
+
+
+class Journal:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
+        self._file = None
+        self.entries = 0
+
+    def load(self) -> dict[str, dict]:
+        """Return every stored order record by storage key, snapshot then journal replayed."""
+        from tinydb import TinyDB  # only persistent runs pay for the import
+
+        records: dict[str, dict] = {}
+        if self.path.exists() and self.path.stat().st_size:
+            with TinyDB(self.path, access_mode="r") as db:
+                for record in db.table(ORDERS).all():
+                    records[storage_key(record)] = dict(record)
+        if self.journal_path.exists():
+            with self.journal_path.open(encoding="utf-8") as journal:
+                for line in journal:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        break  # a line torn by a crash: it was never acknowledged
+                    for key in entry.get("remove", []):
+                        records.pop(key, None)
+                    for record in entry.get("put", []):
+                        records[storage_key(record)] = record
+        return records
+
+    def append(self, put: list[dict], remove: list[str]) -> None:
+        """Write one committed change; it is on disk (in the OS) when this returns."""
+        if self._file is None:
+            self._file = self.journal_path.open("a", encoding="utf-8")
+        self._file.write(json.dumps({"put": put, "remove": remove}, separators=(",", ":")) + "\n")
+        self._file.flush()
+        self.entries += 1
+
+    def compact(self, records: list[dict]) -> None:
+        """Rewrite the TinyDB snapshot from `records` and empty the journal."""
+        from tinydb import TinyDB
+
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.unlink(missing_ok=True)
+        with TinyDB(temporary) as db:
+            db.table(ORDERS).insert_multiple(records)
+        with temporary.open("rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, self.path)
+        if self._file is not None:
+            self._file.close()
+        self._file = self.journal_path.open("w", encoding="utf-8")
+        self.entries = 0
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def storage_key(record: dict) -> str:
+    """The key of an order record: its namespace and id."""
+    return json.dumps([*record["namespace"], record["order_id"]])

@@ -1,0 +1,116 @@
+"""The JSON shapes of the API: field names and order as the real implementation emits them."""
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import quote
+
+from simulator.clock import format_datetime
+from simulator.model import Line, Manifest, Order, Ticket, Wallet
+
+
+
+def order_json(order: Order, base_url: str) -> dict:
+    """The single-order JSON of create, get, confirm, replace and delete."""
+    body = {
+        "orderId": order.order_id,
+        "status": order.status.value,
+        "statusMessage": order.status_message,
+        "partnerId": order.partner_id,
+        "sellToOrderReference": order.sell_to_order_reference,
+        "sellToEmail": order.sell_to_email,
+        "sellToName": order.sell_to_name,
+        "sellToLanguage": order.sell_to_language,
+        "paymentReference": order.payment_reference,
+        "receivedAt": format_datetime(order.received_at),
+        "jobId": order.job_id,
+    }
+    if order.manifest:
+        body["manifestUrl"] = manifest_url(base_url, order.manifest)
+    body["items"] = [_line(line, order.manifest, base_url) for line in order.lines]
+    return body
+
+
+def order_summary(order: Order, base_url: str) -> dict:
+    """The compact summary listOrdersByPartner returns (manifestUrl always present)."""
+    return {
+        "orderId": order.order_id,
+        "partnerId": order.partner_id,
+        "sellToOrderReference": order.sell_to_order_reference,
+        "sellToEmail": order.sell_to_email,
+        "sellToName": order.sell_to_name,
+        "sellToLanguage": order.sell_to_language,
+        "paymentReference": order.payment_reference,
+        "status": order.status.value,
+        "statusMessage": order.status_message,
+        "receivedAt": format_datetime(order.received_at),
+        "jobId": order.job_id,
+        "manifestUrl": manifest_url(base_url, order.manifest) if order.manifest else "",
+    }
+
+
+def manifest_url(base_url: str, manifest: Manifest, wallet_id: str | None = None) -> str:
+    """A manifest URL in the real format (`mid`, `gid`, `kid`, `gen`, `sig`), served by us."""
+    kid = 0
+    signed = f"GET|{kid}|{manifest.generated}|{manifest.manifest_id}|{manifest.template_id}"
+    signature = hashlib.sha256(signed.encode()).hexdigest()
+    url = (
+        f"{base_url}/_sim/manifest?mid={manifest.manifest_id}&gid={quote(manifest.template_id)}"
+        f"&kid={kid}&gen={manifest.generated}&sig={signature}"
+    )
+    return f"{url}&wallet={wallet_id}" if wallet_id else url
+
+
+def amount(value: float) -> int | float:
+    """Decimals as JSON numbers: 80, not 80.0."""
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def _line(line: Line, manifest: Manifest | None, base_url: str) -> dict:
+    body = {
+        "lineNo": line.line_no,
+        "itemNumber": line.item_number,
+        "description": line.description,
+        "isPackage": line.is_package,
+        "quantity": line.quantity,
+        "visitDate": line.visit_date,
+        "visitTime": line.visit_time,
+        "sellToName": line.sell_to_name,
+        "sellToEmail": line.sell_to_email,
+        "sellToLanguage": line.sell_to_language,
+    }
+    if line.is_package and line.component_schedule:
+        body["componentSchedule"] = [
+            {"itemNumber": entry.item_number, "visitDate": entry.visit_date, "visitTime": entry.visit_time}
+            for entry in line.component_schedule
+        ]
+    body["wallets"] = [_wallet(wallet, manifest, base_url) for wallet in line.wallets]
+    return body
+
+
+def _wallet(wallet: Wallet, manifest: Manifest | None, base_url: str) -> dict:
+    body = {
+        "seqNo": wallet.seq_no,
+        "walletId": wallet.wallet_id,
+        "walletReferenceNumber": wallet.reference_number,
+        "externalReferenceNumber": wallet.external_reference_number,
+        "name": wallet.name,
+        "issuedAt": format_datetime(wallet.issued_at),
+        "unitPriceExclVat": amount(wallet.price_excl_vat),
+        "unitPriceInclVat": amount(wallet.price_incl_vat),
+        "currencyCode": wallet.currency_code,
+    }
+    if manifest:
+        body["manifestUrl"] = manifest_url(base_url, manifest, wallet.wallet_id)
+    body["assets"] = [_asset(ticket) for ticket in wallet.tickets]
+    return body
+
+
+def _asset(ticket: Ticket) -> dict:
+    return {
+        "id": ticket.id,
+        "type": "ticket",
+        "assetId": ticket.asset_id,
+        "referenceNumber": ticket.number,
+        "itemNumber": ticket.item_number,
+        "description": ticket.description,
+    }

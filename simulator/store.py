@@ -1,0 +1,146 @@
+"""Every order of every namespace, with the indexes the API needs.
+
+Each lookup is a dictionary access, so the cost of a request does not grow with
+the number of stored orders. Callers hold `store.lock` around a whole operation:
+the server is multi-threaded and an operation reads, decides and commits.
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulator.model import Namespace, Order, order_from_dict, order_to_dict
+from simulator.persistence import Journal, storage_key
+
+
+@dataclass
+class Footprint:
+    """What a stored order holds in the shared indexes."""
+
+    reference: tuple
+    manifest_id: str | None = None
+    external_references: list[str] = field(default_factory=list)
+    capacity: Counter = field(default_factory=Counter)
+    numbers: list[str] = field(default_factory=list)
+
+
+class Store:
+    def __init__(self, data_file: str | Path | None = None):
+        self.lock = threading.RLock()
+        self._orders: dict[tuple[Namespace, str], Order] = {}
+        self._footprints: dict[tuple[Namespace, str], Footprint] = {}
+        self._by_reference: dict[tuple, str] = {}
+        self._by_partner: dict[tuple[Namespace, str], dict[str, None]] = {}
+        self._by_manifest: dict[str, tuple[Namespace, str]] = {}
+        self._external_references: Counter = Counter()
+        self._capacity: Counter = Counter()
+        self._journal = Journal(data_file) if data_file else None
+        if self._journal:
+            for record in self._journal.load().values():
+                self._index(order_from_dict(record))
+            self._compact()
+
+    # -- lookups ---------------------------------------------------------
+
+    def get(self, namespace: Namespace, order_id: str) -> Order | None:
+        return self._orders.get((namespace, order_id))
+
+    def find_by_reference(self, namespace: Namespace, partner_id: str, reference: str) -> Order | None:
+        order_id = self._by_reference.get((namespace, partner_id, reference))
+        return self._orders[(namespace, order_id)] if order_id else None
+
+    def for_partner(self, namespace: Namespace, partner_id: str) -> list[Order]:
+        ids = self._by_partner.get((namespace, partner_id), {})
+        return [self._orders[(namespace, order_id)] for order_id in ids]
+
+    def by_manifest(self, manifest_id: str) -> Order | None:
+        key = self._by_manifest.get(manifest_id)
+        return self._orders[key] if key else None
+
+    def capacity_used(self, namespace: Namespace, admission: str, day: str, slot: str) -> int:
+        return self._capacity[(namespace, admission, day, slot)]
+
+    def external_reference_count(self, namespace: Namespace, reference: str) -> int:
+        return self._external_references[(namespace, reference)]
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def issued_numbers(self) -> list[str]:
+        """Every generated number held by a stored order (to keep new ones unique)."""
+        return [number for footprint in self._footprints.values() for number in footprint.numbers]
+
+    # -- changes ---------------------------------------------------------
+
+    def commit(self, put: list[Order] = (), remove: list[Order] = ()) -> None:
+        """Apply a change atomically: indexes updated, and journaled when persistent."""
+        for order in remove:
+            self._drop(order.key)
+        for order in put:
+            self._release(order.key)
+            self._index(order)
+        if self._journal:
+            self._journal.append(
+                [order_to_dict(order) for order in put],
+                [storage_key({"namespace": order.namespace, "order_id": order.order_id}) for order in remove],
+            )
+            if self._journal.entries > max(1000, len(self._orders)):
+                self._compact()
+
+    def close(self) -> None:
+        """Write the snapshot and release the files (a graceful stop)."""
+        with self.lock:
+            if self._journal:
+                self._compact()
+                self._journal.close()
+
+    # -- internals -------------------------------------------------------
+
+    def _compact(self) -> None:
+        self._journal.compact([order_to_dict(order) for order in self._orders.values()])
+
+    def _index(self, order: Order) -> None:
+        key = order.key
+        ns = order.namespace
+        footprint = Footprint(reference=(ns, order.partner_id, order.sell_to_order_reference))
+        self._orders[key] = order
+        self._by_reference[footprint.reference] = order.order_id
+        self._by_partner.setdefault((ns, order.partner_id), {}).setdefault(order.order_id)
+        if order.manifest:
+            footprint.manifest_id = order.manifest.manifest_id
+            self._by_manifest[footprint.manifest_id] = key
+        for wallet in order.wallets:
+            footprint.external_references.append(wallet.external_reference_number)
+            footprint.numbers += [wallet.reference_number, wallet.external_reference_number]
+            for ticket in wallet.tickets:
+                footprint.capacity[(ns, ticket.admission_code, ticket.visit_date, ticket.slot)] += ticket.units
+                footprint.numbers.append(ticket.number)
+        if order.job_id:
+            footprint.numbers.append(order.job_id)
+        self._external_references.update((ns, ref) for ref in footprint.external_references)
+        self._capacity.update(footprint.capacity)
+        self._footprints[key] = footprint
+
+    def _release(self, key: tuple[Namespace, str]) -> None:
+        """Take an order's footprint out of the shared indexes (it keeps its list position)."""
+        footprint = self._footprints.pop(key, None)
+        if footprint is None:
+            return
+        self._by_reference.pop(footprint.reference, None)
+        if footprint.manifest_id:
+            self._by_manifest.pop(footprint.manifest_id, None)
+        ns = key[0]
+        self._external_references.subtract((ns, ref) for ref in footprint.external_references)
+        self._capacity.subtract(footprint.capacity)
+
+    def _drop(self, key: tuple[Namespace, str]) -> None:
+        self._release(key)
+        order = self._orders.pop(key, None)
+        if order is None:
+            return
+        partner_key = (order.namespace, order.partner_id)
+        self._by_partner[partner_key].pop(order.order_id, None)
+        if not self._by_partner[partner_key]:
+            del self._by_partner[partner_key]
