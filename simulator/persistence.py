@@ -21,7 +21,6 @@ class Journal:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.journal_path = self.path.with_name(self.path.name + ".journal")
-        self._file = None
         self.entries = 0
 
     def load(self) -> dict[str, dict]:
@@ -47,11 +46,9 @@ class Journal:
         return records
 
     def append(self, put: list[dict], remove: list[str]) -> None:
-        """Write one committed change; it is on disk (in the OS) when this returns."""
-        if self._file is None:
-            self._file = self.journal_path.open("a", encoding="utf-8")
-        self._file.write(json.dumps({"put": put, "remove": remove}, separators=(",", ":")) + "\n")
-        self._file.flush()
+        """Write one committed change; it is with the OS (safe from a crash) when this returns."""
+        with self.journal_path.open("a", encoding="utf-8") as journal:
+            journal.write(json.dumps({"put": put, "remove": remove}, separators=(",", ":")) + "\n")
         self.entries += 1
 
     def compact(self, records: list[dict]) -> None:
@@ -65,15 +62,8 @@ class Journal:
         with temporary.open("rb+") as written:
             os.fsync(written.fileno())
         os.replace(temporary, self.path)
-        if self._file is not None:
-            self._file.close()
-        self._file = self.journal_path.open("w", encoding="utf-8")
+        self.journal_path.write_text("", encoding="utf-8")
         self.entries = 0
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 def storage_key(record: dict) -> str:

@@ -94,7 +94,6 @@ class Store:
         with self.lock:
             if self._journal:
                 self._compact()
-                self._journal.close()
 
     # -- internals -------------------------------------------------------
 

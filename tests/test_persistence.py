@@ -1,0 +1,95 @@
+"""--data FILE: state survives a restart, a crash, and a torn journal line."""
+import json
+
+from tinydb import TinyDB
+
+from simulator import Backend, create_app
+from tests.helpers import DEMO, Api, line, order_body, past_day
+
+
+def populate(api):
+    issued = api.created(order_body(reference="P-ISSUED", items=[line(quantity=2), line(item="32001")]))
+    draft = api.created(order_body(reference="P-DRAFT", paid=False, items=[line(item="33001", quantity=4)]))
+    cancelled = api.created(order_body(reference="P-CANCELLED"))
+    api.delete(cancelled["orderId"])
+    api.create(order_body(reference="P-ERROR", items=[line(visit_date=past_day())]))
+    removed = api.created(order_body(reference="P-REMOVED", paid=False))
+    api.delete(removed["orderId"])
+    return [issued["orderId"], draft["orderId"], cancelled["orderId"], api.find("P-ERROR")["orderId"]]
+
+
+def snapshot(api, order_ids):
+    return [api.get(order_id).get_json() for order_id in order_ids], api.list(DEMO).get_json()
+
+
+def test_state_survives_a_graceful_restart(tmp_path):
+    data = tmp_path / "state.json"
+    backend = Backend(data_file=data, seed=7)
+    api = Api(create_app(backend).test_client())
+    order_ids = populate(api)
+    before = snapshot(api, order_ids)
+    backend.close()
+
+    with TinyDB(data, access_mode="r") as db:
+        assert len(db.table("orders")) == 4
+    assert data.with_name("state.json.journal").read_text() == ""
+
+    restarted = Backend(data_file=data, seed=7)
+    api = Api(create_app(restarted).test_client())
+    assert snapshot(api, order_ids) == before
+    restarted.close()
+
+
+def test_state_survives_a_crash_through_the_journal(tmp_path):
+    data = tmp_path / "state.json"
+    api = Api(create_app(Backend(data_file=data)).test_client())
+    order_ids = populate(api)
+    before = snapshot(api, order_ids)
+    # no close(): the process died; every acknowledged change is in the journal
+    assert len(data.with_name("state.json.journal").read_text().splitlines()) == 7
+    api = Api(create_app(Backend(data_file=data)).test_client())
+    assert snapshot(api, order_ids) == before
+
+
+def test_a_torn_last_journal_line_is_ignored(tmp_path):
+    data = tmp_path / "state.json"
+    api = Api(create_app(Backend(data_file=data)).test_client())
+    order = api.created(order_body(reference="KEPT"))
+    with open(data.with_name("state.json.journal"), "a") as journal:
+        journal.write('{"put": [{"namespace": ["t"')
+    api = Api(create_app(Backend(data_file=data)).test_client())
+    assert api.get(order["orderId"]).get_json() == order
+
+
+def test_restored_orders_keep_their_capacity_references_and_numbers(tmp_path):
+    data = tmp_path / "state.json"
+    api = Api(create_app(Backend(data_file=data, seed=3)).test_client())
+    day = "2031-06-03"  # a Tuesday
+    first = api.created(order_body(reference="C1", items=[
+        line(item="31010", quantity=10, visit_date=day, visit_time="10:00:00", wallet={"externalReferenceNumbers": [f"X{i}" for i in range(10)]})]))
+
+    backend = Backend(data_file=data, seed=3)  # same seed after a restart must not repeat numbers
+    api = Api(create_app(backend).test_client())
+    response = api.create(order_body(reference="C2", items=[line(item="31010", visit_date=day, visit_time="10:00:00")]))
+    assert response.status_code == 400
+    assert "has been exceeded" in response.get_json()["message"]
+    response = api.create(order_body(reference="C3", items=[line(wallet={"externalReferenceNumbers": ["X3"]})]))
+    assert response.get_json()["message"].endswith("Requested reference: X3")
+    second = api.created(order_body(reference="C4", items=[line(quantity=3)]))
+    old = {a["referenceNumber"] for w in first["items"][0]["wallets"] for a in w["assets"]}
+    new = {a["referenceNumber"] for w in second["items"][0]["wallets"] for a in w["assets"]}
+    assert old.isdisjoint(new)
+    assert second["orderId"] != first["orderId"]
+
+
+def test_journal_lines_are_json_records_of_committed_changes(tmp_path):
+    data = tmp_path / "state.json"
+    api = Api(create_app(Backend(data_file=data)).test_client())
+    order = api.created(order_body(reference="J1", paid=False))
+    api.delete(order["orderId"])
+    put, removed = [json.loads(line) for line in data.with_name("state.json.journal").read_text().splitlines()]
+    assert put["put"][0]["order_id"] == order["orderId"]
+    assert put["remove"] == []
+    assert put["put"][0]["status"] == "Draft"
+    assert removed == {"put": [], "remove": [json.dumps(
+        ["01234567-89ab-cdef-0123-456789abcdef", "production", "CRONUS International Ltd.", order["orderId"]])]}
