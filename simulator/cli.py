@@ -6,7 +6,6 @@ import signal
 import sys
 
 DEFAULT_PORT = 8080
-THREADS = 8
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +28,7 @@ def run_server(args: argparse.Namespace) -> int:
     from simulator.app import create_app
     from simulator.backend import Backend
     from simulator.scenario import ScenarioError
+    from simulator.server import THREADS
 
     try:
         backend = Backend(scenarios=args.scenario, data_file=args.data, seed=args.seed)

@@ -1,0 +1,30 @@
+"""Serve an app on waitress in a background thread (for tests and embedding)."""
+from __future__ import annotations
+
+import threading
+
+THREADS = 8
+
+
+class ThreadedServer:
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = THREADS):
+        from waitress import create_server
+
+        self._server = create_server(app, host=host, port=port, threads=threads)
+        self.url = f"http://{host}:{self._server.effective_port}"
+        self._thread = threading.Thread(target=self._server.run, name="cm-sim", daemon=True)
+
+    def start(self) -> ThreadedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.close()
+        self._server.task_dispatcher.shutdown()
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> ThreadedServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
