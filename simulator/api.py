@@ -71,7 +71,7 @@ def _body():
     """The request body as JSON, or NOT_JSON (which no operation accepts)."""
     try:
         return json.loads(request.get_data(), parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):
         return NOT_JSON
 
 

@@ -21,7 +21,7 @@ from simulator.numbers import Numbers
 from simulator.order_request import code, parse_header, parse_lines, required_text
 from simulator.store import Store
 
-ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$")
+ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$", re.ASCII)
 STATUS_MESSAGE_LENGTH = 500
 
 
