@@ -15,12 +15,7 @@ def order_json(order: Order, base_url: str) -> dict:
         "orderId": order.order_id,
         "status": order.status.value,
         "statusMessage": order.status_message,
-        "partnerId": order.partner_id,
-        "sellToOrderReference": order.sell_to_order_reference,
-        "sellToEmail": order.sell_to_email,
-        "sellToName": order.sell_to_name,
-        "sellToLanguage": order.sell_to_language,
-        "paymentReference": order.payment_reference,
+        **_sold_by_and_to(order),
         "receivedAt": format_datetime(order.received_at),
         "jobId": order.job_id,
     }
@@ -34,12 +29,7 @@ def order_summary(order: Order, base_url: str) -> dict:
     """The compact summary listOrdersByPartner returns (manifestUrl always present)."""
     return {
         "orderId": order.order_id,
-        "partnerId": order.partner_id,
-        "sellToOrderReference": order.sell_to_order_reference,
-        "sellToEmail": order.sell_to_email,
-        "sellToName": order.sell_to_name,
-        "sellToLanguage": order.sell_to_language,
-        "paymentReference": order.payment_reference,
+        **_sold_by_and_to(order),
         "status": order.status.value,
         "statusMessage": order.status_message,
         "receivedAt": format_datetime(order.received_at),
@@ -63,6 +53,17 @@ def manifest_url(base_url: str, manifest: Manifest, wallet_id: str | None = None
 def amount(value: float) -> int | float:
     """Decimals as JSON numbers: 80, not 80.0."""
     return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def _sold_by_and_to(order: Order) -> dict:
+    return {
+        "partnerId": order.partner_id,
+        "sellToOrderReference": order.sell_to_order_reference,
+        "sellToEmail": order.sell_to_email,
+        "sellToName": order.sell_to_name,
+        "sellToLanguage": order.sell_to_language,
+        "paymentReference": order.payment_reference,
+    }
 
 
 def _line(line: Line, manifest: Manifest | None, base_url: str) -> dict:

@@ -92,10 +92,7 @@ def order_body(reference: str = "REF-1", paid: bool = True, items: list | None =
 def without(body: dict, *path) -> dict:
     """A deep copy of body with the key at `path` removed."""
     copied = copy.deepcopy(body)
-    target = copied
-    for key in path[:-1]:
-        target = target[key]
-    del target[path[-1]]
+    del _parent(copied, path)[path[-1]]
     return copied
 
 
@@ -103,11 +100,14 @@ def with_value(body: dict, *path_and_value) -> dict:
     """A deep copy of body with `path` set to the last argument."""
     *path, value = path_and_value
     copied = copy.deepcopy(body)
-    target = copied
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
+    _parent(copied, path)[path[-1]] = value
     return copied
+
+
+def _parent(body, path):
+    for key in path[:-1]:
+        body = body[key]
+    return body
 
 
 class Api:
