@@ -7,6 +7,7 @@ render JSON.
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
 from urllib.parse import unquote
@@ -20,6 +21,8 @@ bp = Blueprint("api", __name__)
 
 NOT_JSON = object()
 SUPPORTED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 PLATFORM_VERSION = "26.0.0.0"
 API_USER_ID = "6f1c1e0e-2f4b-4d7a-9c55-0c1e5a7d3b21"
 
@@ -32,11 +35,10 @@ API_USER_ID = "6f1c1e0e-2f4b-4d7a-9c55-0c1e5a7d3b21"
 def partner_api(tenant: str, environment: str, company: str, endpoint: str):
     g.started = time.perf_counter()
     g.started_at = datetime.now(timezone.utc)
+    require_api_key()
     if request.method not in SUPPORTED_METHODS:  # HEAD, which Flask routes with GET
         raise UnsupportedMethod(request.method)
     namespace = (tenant, environment, _company(company))
-    if not request.headers.get("x-np-api-key", "").strip():
-        raise Unauthorized("Missing API key: send your NaviPartner API key in the x-np-api-key header")
     module, *path = endpoint.split("/")
     if module.lower() != "channelmanager":
         raise NotFound("/" + endpoint)
@@ -62,6 +64,12 @@ def _route(namespace, method: str, path: list[str]) -> Response:
     raise NotFound("API endpoint not found")
 
 
+def require_api_key() -> None:
+    """The gateway's check, before anything else: a key must be sent."""
+    if not request.headers.get("x-np-api-key", "").strip():
+        raise Unauthorized("Missing API key: send your NaviPartner API key in the x-np-api-key header")
+
+
 def _company(company: str) -> str:
     """The company name; the docs' examples encode it twice, so decode what is left."""
     return unquote(company) if "%" in company else company
@@ -69,10 +77,24 @@ def _company(company: str) -> str:
 
 def _body():
     """The request body as JSON, or NOT_JSON (which no operation accepts)."""
+    data = request.get_data()
     try:
-        return json.loads(request.get_data(), parse_constant=_reject_constant)
+        body = json.loads(data, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return NOT_JSON
+    return _without_lone_surrogates(body) if ESCAPED_SURROGATE.search(data) else body
+
+
+def _without_lone_surrogates(value):
+    """Replace escaped lone surrogates (valid JSON, not valid text) with U+FFFD, as a
+    UTF-16 platform does when it writes them out as UTF-8."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(entry) for entry in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(entry) for key, entry in value.items()}
+    return value
 
 
 def _reject_constant(name: str):

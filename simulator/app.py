@@ -34,6 +34,10 @@ def create_app(backend: Backend | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if error.code == 405 and not request.path.startswith("/_sim/"):
+            try:
+                api.require_api_key()
+            except ApiError as unauthorized:
+                return api.error_response(unauthorized)
             return api.error_response(UnsupportedMethod(request.method))
         code = HTTP_ERROR_CODES.get(error.code, "generic_error")
         return api.json_response(error.code, {"code": code, "message": error.description})

@@ -21,7 +21,7 @@ from simulator.numbers import Numbers
 from simulator.order_request import code, parse_header, parse_lines, required_text
 from simulator.store import Store
 
-ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$", re.ASCII)
+ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 STATUS_MESSAGE_LENGTH = 500
 
 
@@ -199,7 +199,7 @@ def _datetime(query: Mapping[str, str], name: str) -> datetime | None:
     if name not in query:
         return None
     text = query[name]
-    if not ISO_DATETIME.match(text):
+    if not ISO_DATETIME.fullmatch(text):
         raise BadRequest(f"{name} must be ISO 8601 datetime")
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # BC reads 7 fraction digits; Python 6
     try:

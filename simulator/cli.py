@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    serve.add_argument("--scenario", action="append", default=[], metavar="FILE",
+    serve.add_argument("--scenario", action="extend", nargs="+", default=[], metavar="FILE",
                        help="scenario file laid over the default catalog (repeatable)")
     serve.add_argument("--data", metavar="FILE", help="keep state in this TinyDB file across restarts")
     serve.add_argument("--seed", type=int, help="make generated ids and numbers reproducible")

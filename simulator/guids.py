@@ -1,15 +1,14 @@
 """GUIDs as Business Central reads and writes them."""
-import uuid
+import re
+
+GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
 
 def parse_guid(text: str) -> str | None:
     """Return the lowercase form of a GUID written plain or in braces, else None."""
-    candidate = text[1:-1] if text.startswith("{") and text.endswith("}") else text
-    if len(candidate) != 36:
+    match = GUID.fullmatch(text)
+    if match is None or text.startswith("{") != text.endswith("}"):
         return None
-    try:
-        return str(uuid.UUID(candidate))
-    except ValueError:
-        return None
+    return match.group(1).lower()
 
 def braced(guid: str) -> str:
     """Format a GUID the way AL's Format() does inside messages: `{9C6B2F4E-...}`."""

@@ -1,7 +1,8 @@
 """Ticket issuance as the real ticket import does it: reserve, then wrap into wallets.
 
 A failure while reserving or wrapping leaves the order in Error (IssuanceFailed);
-a failure while preparing the import is rejected with nothing stored (BadRequest).
+a failure while preparing the import (too many wallets, no unique ticket number)
+is rejected with nothing stored (BadRequest).
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ class PlannedTicket:
     units: int
     price_excl_vat: float
     price_incl_vat: float
-    number: str
     slot: str = ""  # set when the reservation binds a schedule entry
+    number: str = ""  # drawn once every ticket is reserved
 
 
 class Issuer:
@@ -46,6 +47,7 @@ class Issuer:
         """
         plans = [self._plan_line(line) for line in order.lines]
         self._reserve(order, plans, replaced)
+        self._number(plans)
         self._wrap(order, plans, replaced)
         order.job_id = self.numbers.job_id()
         order.status_message = ""
@@ -96,14 +98,17 @@ class Issuer:
                 return entry.visit_date, entry.visit_time
         return line.visit_date, line.visit_time
 
-    def _plan_ticket(self, item: Item, visit_date: str, visit_time: str, units: int) -> PlannedTicket:
+    @staticmethod
+    def _plan_ticket(item: Item, visit_date: str, visit_time: str, units: int) -> PlannedTicket:
+        return PlannedTicket(item, visit_date, visit_time, units, item.price_excl_vat * units, item.price_incl_vat * units)
+
+    def _number(self, plans) -> None:
+        """Draw the ticket numbers (after the reservation, so a refused order draws none)."""
         try:
-            number = self.numbers.ticket_number(item.ticket_number_pattern)
+            for planned in (ticket for line in plans for wallet in line for ticket in wallet):
+                planned.number = self.numbers.ticket_number(planned.item.ticket_number_pattern)
         except NumberClash as clash:
             raise BadRequest(str(clash)) from None
-        return PlannedTicket(
-            item, visit_date, visit_time, units, item.price_excl_vat * units, item.price_incl_vat * units, number
-        )
 
     # -- the import itself (a failure leaves the order in Error) ---------
 

@@ -15,8 +15,8 @@ from simulator.errors import BadRequest
 from simulator.guids import parse_guid
 from simulator.model import Line, ScheduleEntry
 
-DATE_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$", re.ASCII)
-TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$", re.ASCII)
+DATE_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", re.ASCII)
+TIME_PATTERN = re.compile(r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d", re.ASCII)
 LINE_NO_STEP = 10000
 
 
@@ -76,7 +76,7 @@ def optional_text(obj: dict, name: str) -> str:
 def required_date(obj: dict, name: str) -> str:
     text = as_text(required_value(obj, name))
     try:
-        if DATE_PATTERN.match(text):
+        if DATE_PATTERN.fullmatch(text):
             return date.fromisoformat(text).isoformat()
     except ValueError:
         pass  # a well-formed but impossible date, such as 2026-02-30
@@ -85,7 +85,7 @@ def required_date(obj: dict, name: str) -> str:
 
 def required_time(obj: dict, name: str) -> str:
     text = as_text(required_value(obj, name))
-    if not TIME_PATTERN.match(text):
+    if not TIME_PATTERN.fullmatch(text):
         raise BadRequest(f"Required field '{name}' must be HH:mm:ss")
     return text
 

@@ -134,9 +134,12 @@ def test_python_dash_m_is_the_same_command(tmp_path):
 
 
 def test_a_broken_scenario_file_stops_start_up_with_its_name(tmp_path):
+    fine = tmp_path / "fine.toml"
+    fine.write_text('description = "nothing to add"\n')
     broken = tmp_path / "broken.toml"
     broken.write_text('[catalog]\ncurrancy = "DKK"\n')
     cm_sim = str(Path(sys.executable).with_name("cm-sim"))
-    process = subprocess.run([cm_sim, "serve", "--scenario", str(broken)], capture_output=True, text=True, timeout=30)
+    command = [cm_sim, "serve", "--scenario", str(fine), str(broken)]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert process.returncode == 2
     assert f"{broken}: catalog.currancy: Unknown field." in process.stderr

@@ -111,3 +111,19 @@ def test_external_references_and_capacity_are_per_namespace(client):
                               "wallet": {"externalReferenceNumbers": ["EXT"]}}])
     first.created(body)
     second.created(body)
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "TRACE", "FOO"])
+def test_the_api_key_is_checked_before_the_method(client, method):
+    response = client.open(BASE, method=method)
+    assert response.status_code == 401
+    if method != "HEAD":
+        assert response.get_json()["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("order_id", [
+    "urn:uuid:9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8", "9c6b2f4e2b714d239d6aa3b4c5d6e7f8",
+    "{9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8", "9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8}", "9c6b2f4e2b714d239d6aa3b4c5d6e7f8----",
+])
+def test_only_plain_or_braced_guids_are_order_ids(client, order_id):
+    assert_error(client.get(f"{BASE}/{order_id}", headers=HEADERS), 400, "Invalid order id")

@@ -109,3 +109,34 @@ def test_create_rejects_more_wallets_than_the_issuer_can_encode(api):
     assert response.status_code == 400
     assert "SeqNo must stay below 10000" in response.get_json()["message"]
     assert api.list(DEMO).get_json() == []
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("visitTime", "10:00:00\n", "Required field 'visitTime' must be HH:mm:ss"),
+    ("visitDate", "2027-06-01\n", "Required field 'visitDate' must be YYYY-MM-DD"),
+    ("visitTime", "\u0661\u0660:00:00", "Required field 'visitTime' must be HH:mm:ss"),
+])
+def test_dates_and_times_must_match_exactly(api, field, value, message):
+    assert_error(api.create(with_value(BODY, "items", 0, field, value)), 400, message)
+
+
+def test_partner_id_must_be_a_plain_or_braced_guid(api):
+    for text in ("21e8c1d23f4a4c5b9e6d7f8a9b0c1d2e----", "urn:21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"):
+        assert_error(api.create(with_value(BODY, "partnerId", text)), 400, "partnerId is not a valid GUID")
+    braced = "{" + DEMO.upper() + "}"
+    assert api.create(with_value(BODY, "partnerId", braced)).get_json()["partnerId"] == DEMO
+
+
+def test_lone_surrogates_become_replacement_characters(client):
+    from tests.helpers import BASE, HEADERS
+
+    raw = (b'{"partnerId":"' + DEMO.encode() + b'","sellToOrderReference":"SUR\\ud800","sellToName":"A\\udfffB",'
+           b'"items":[{"itemNumber":"\\ud800","visitDate":"2030-01-01","visitTime":"10:00:00"}]}')
+    response = client.post(BASE, data=raw, headers={**HEADERS, "Content-Type": "application/json"})
+    assert_error(response, 400, "Unknown item '\ufffd'")
+    raw = raw.replace(b'"\\ud800","visitDate"', b'"31001","visitDate"')
+    response = client.post(BASE, data=raw, headers={**HEADERS, "Content-Type": "application/json"})
+    assert response.status_code == 201
+    order = response.get_json()
+    assert (order["sellToOrderReference"], order["sellToName"]) == ("SUR\ufffd", "A\ufffdB")
+    assert client.get(f"{BASE}/orders/{DEMO}", headers=HEADERS).get_json()[0]["orderId"] == order["orderId"]
