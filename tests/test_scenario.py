@@ -75,3 +75,24 @@ price_incl_vat = 125
 def test_a_missing_file_is_reported(tmp_path):
     with pytest.raises(ScenarioError, match="cannot be read"):
         load_scenario(tmp_path / "absent.toml")
+
+
+def test_an_exhausted_ticket_number_pattern_refuses_the_order(tmp_path):
+    path = write(tmp_path, """
+[catalog]
+[[catalog.items]]
+number = "40002"
+description = "Only One"
+kind = "ticket"
+admission = "CASTLE"
+price_incl_vat = 10
+ticket_number_pattern = "ONE-1"
+""")
+    api = Api(create_app(Backend(scenarios=[path])).test_client())
+    first = api.created(order_body(reference="N1", items=[line(item="40002")]))
+    assert first["items"][0]["wallets"][0]["assets"][0]["referenceNumber"] == "ONE-1"
+    response = api.create(order_body(reference="N2", items=[line(item="40002")]))
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "code": "generic_error", "message": "Unable to generate a unique pre-assigned ticket number after 10 attempts."}
+    assert api.list().get_json()[-1]["sellToOrderReference"] == "N1"  # nothing stored for N2
