@@ -1,8 +1,8 @@
 """The partner API over HTTP: `/{tenant}/{environment}/{company}/channelManager/...`.
 
-Thin on purpose: authenticate, route as the real router does (literal segments
-match case-insensitively, the segment count must match), call the backend,
-render JSON.
+Thin on purpose: the gateway's checks, the real router (literal segments match
+case-insensitively, the segment count must match), the fault rules' decision, the
+backend call, JSON out, and one journal entry per call.
 """
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ from urllib.parse import unquote
 
 from flask import Blueprint, Response, current_app, g, request
 
-from simulator.errors import ApiError, NotFound, Unauthorized, UnsupportedMethod
+from simulator.channel_manager import StuckInProcessing
+from simulator.errors import ApiError, NotFound, UnsupportedMethod
+from simulator.faults import Call, Decision
+from simulator.gateway import TooManyRequests, Unavailable
+from simulator.guids import parse_guid
 from simulator.render import order_json, order_summary
+from simulator.store import changes
+from simulator.transport import request_transport_fault
 
 bp = Blueprint("api", __name__)
 
@@ -27,6 +33,11 @@ PLATFORM_VERSION = "26.0.0.0"
 API_USER_ID = "6f1c1e0e-2f4b-4d7a-9c55-0c1e5a7d3b21"
 
 
+class ServerTimeout(ApiError):
+    status = 503
+    code = "server_timeout"
+
+
 @bp.route(
     "/<tenant>/<environment>/<company>/<path:endpoint>",
     methods=SUPPORTED_METHODS,
@@ -35,39 +46,154 @@ API_USER_ID = "6f1c1e0e-2f4b-4d7a-9c55-0c1e5a7d3b21"
 def partner_api(tenant: str, environment: str, company: str, endpoint: str):
     g.started = time.perf_counter()
     g.started_at = datetime.now(timezone.utc)
-    require_api_key()
+    backend = current_app.extensions["simulator"]
+    namespace = (tenant, environment, _company(company))
+    entry = {"operation": None, "orderId": None, "sellToOrderReference": None, "faults": [], "outcome": None}
+    recorded: list = []
+    token = changes.set(recorded)
+    try:
+        response = _serve(backend, namespace, endpoint, entry)
+    except ApiError as error:
+        response = error_response(error)
+        if error.field or error.rule:
+            entry["rejection"] = {"field": error.field, "rule": error.rule, "message": error.message}
+    finally:
+        changes.reset(token)
+    entry["transitions"] = [{"orderId": order_id, "from": old, "to": new} for order_id, old, new in recorded]
+    _journal(backend, namespace, entry, response)
+    return response
+
+
+def check_gateway(backend, namespace) -> None:
+    """API key, tenant/environment/company and permission, as the gateway checks them first."""
+    backend.access.check(request.headers.get("x-np-api-key", ""), namespace)
+
+
+def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
+    check_gateway(backend, namespace)
     if request.method not in SUPPORTED_METHODS:  # HEAD, which Flask routes with GET
         raise UnsupportedMethod(request.method)
-    namespace = (tenant, environment, _company(company))
     module, *path = endpoint.split("/")
     if module.lower() != "channelmanager":
         raise NotFound("/" + endpoint)
-    return _route(namespace, request.method, path)
+    operation, target = _route(request.method, path)
+    entry["operation"] = operation
+    body = _body() if operation in ("create", "confirm", "replace") else None
+    entry["body"] = None if body is NOT_JSON else body
+    call = _call(backend, operation, namespace, target, body)
+    entry["orderId"] = target if operation not in ("create", "list") else None
+    entry["sellToOrderReference"] = call.reference or None
+    decision = _decide(backend, call)
+    entry["faults"] = decision.rules
+    entry["outcome"] = decision.outcome.kind if decision.outcome else None
+    if backend.limits:
+        backend.limits.enter()
+    try:
+        if decision.latency_ms:
+            time.sleep(decision.latency_ms / 1000)
+        outcome = decision.outcome
+        if outcome and outcome.respond == 429:
+            raise TooManyRequests("Rate limit exceeded. Retry with exponential backoff.")
+        if outcome and outcome.respond == 503:
+            raise Unavailable("The service is temporarily unavailable. Retry with exponential backoff.")
+        if outcome and outcome.transport:
+            request_transport_fault(outcome.transport, outcome.hang_seconds)
+            return json_response(200, {})
+        response = _perform(backend, operation, namespace, target, body, outcome)
+        if outcome and outcome.lose_response:
+            if response.status_code < 400:
+                request_transport_fault(outcome.lose_response, outcome.hang_seconds)
+            else:  # nothing was committed, so nothing is lost: the rule did not fire
+                backend.faults.refund(decision.rules[-1:])
+                backend.magic.refund(decision.rules[-1:])
+                entry["faults"] = decision.rules[:-1]
+                entry["outcome"] = None
+        if operation == "create" and response.status_code == 201:
+            entry["orderId"] = response.get_json()["orderId"]
+        return response
+    finally:
+        if backend.limits:
+            backend.limits.leave()
 
 
-def _route(namespace, method: str, path: list[str]) -> Response:
-    orders = current_app.extensions["simulator"].orders
+def _route(method: str, path: list[str]) -> tuple[str, str]:
+    """The operation and its path argument, in the real router's order."""
     literal = [segment.lower() for segment in path]
     if method == "GET" and len(path) == 2 and literal[0] == "orders":
-        listed = orders.list_orders(namespace, path[1], request.args)
-        return json_response(200, [order_summary(order, _base_url()) for order in listed])
+        return "list", path[1]
     if method == "GET" and len(path) == 1:
-        return _order(200, orders.get_order(namespace, path[0]))
+        return "get", path[0]
     if method == "POST" and len(path) == 2 and literal[1] == "confirm":
-        return _order(200, orders.confirm_order(namespace, path[0], _body()))
+        return "confirm", path[0]
     if method == "POST" and not path:
-        return _order(201, orders.create_order(namespace, _body()))
+        return "create", ""
     if method == "PUT" and len(path) == 1:
-        return _order(200, orders.replace_order(namespace, path[0], _body()))
+        return "replace", path[0]
     if method == "DELETE" and len(path) == 1:
-        return _order(200, orders.delete_order(namespace, path[0]))
+        return "delete", path[0]
     raise NotFound("API endpoint not found")
 
 
-def require_api_key() -> None:
-    """The gateway's check, before anything else: a key must be sent."""
-    if not request.headers.get("x-np-api-key", "").strip():
-        raise Unauthorized("Missing API key: send your NaviPartner API key in the x-np-api-key header")
+def _perform(backend, operation: str, namespace, target: str, body, outcome) -> Response:
+    orders = backend.orders
+    if operation == "list":
+        listed = orders.list_orders(namespace, target, request.args)
+        return json_response(200, [order_summary(order, _base_url()) for order in listed])
+    if operation == "get":
+        return _order(200, orders.get_order(namespace, target))
+    if operation == "confirm":
+        return _order(200, orders.confirm_order(namespace, target, body, outcome))
+    if operation == "delete":
+        return _order(200, orders.delete_order(namespace, target))
+    try:
+        if operation == "create":
+            return _order(201, orders.create_order(namespace, body, outcome))
+        return _order(200, orders.replace_order(namespace, target, body, outcome))
+    except StuckInProcessing:
+        raise ServerTimeout("The request timed out while the order was being processed.") from None
+
+
+def _call(backend, operation: str, namespace, target: str, body) -> Call:
+    """What fault rules can match: from the body, or from the stored order the path names."""
+    call = Call(operation=operation, namespace=namespace)
+    if operation == "list":
+        call.partner_id = parse_guid(target) or ""
+        call.reference = request.args.get("sellToOrderReference", "").strip().upper()
+        return call
+    stored = backend.store.get(namespace, parse_guid(target) or "") if target else None
+    if stored is not None:
+        call.partner_id = stored.partner_id
+        call.reference = stored.sell_to_order_reference
+        call.items = tuple(line.item_number for line in stored.lines)
+    if isinstance(body, dict) and operation in ("create", "replace"):
+        call.partner_id = parse_guid(str(body.get("partnerId", ""))) or call.partner_id
+        call.reference = str(body.get("sellToOrderReference", "")).strip().upper() or call.reference
+        lines = body.get("items") if isinstance(body.get("items"), list) else []
+        call.items = tuple(str(line.get("itemNumber", "")).upper() for line in lines if isinstance(line, dict))
+    return call
+
+
+def _decide(backend, call: Call) -> Decision:
+    decision = backend.faults.decide(call, backend.random)
+    if decision.outcome is None:
+        magic = backend.magic.decide(call, backend.random)
+        decision.outcome = magic.outcome
+        decision.rules += magic.rules
+    return decision
+
+
+def _journal(backend, namespace, entry: dict, response: Response) -> None:
+    tenant, environment, company = namespace
+    body = entry.pop("body", None)
+    backend.journal.record({
+        "at": backend.clock.describe()["now"],
+        "method": request.method,
+        "path": request.path,
+        "namespace": {"tenant": tenant, "environment": environment, "company": company},
+        **entry,
+        "request": {"query": request.args.to_dict(), "body": body},
+        "response": {"status": response.status_code, "body": response.get_json(silent=True)},
+    })
 
 
 def _company(company: str) -> str:

@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from simulator import api, control
 from simulator.backend import Backend
 from simulator.errors import ApiError, BadRequest, UnsupportedMethod
+from simulator.transport import TransportFaults
 
 VERSION = "0.1.0"
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -26,6 +27,7 @@ def create_app(backend: Backend | None = None) -> Flask:
     app.extensions["simulator"] = backend or Backend()
     app.register_blueprint(control.bp)
     app.register_blueprint(api.bp)
+    app.wsgi_app = TransportFaults(app.wsgi_app)
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
@@ -35,7 +37,7 @@ def create_app(backend: Backend | None = None) -> Flask:
     def http_error(error: HTTPException):
         if error.code == 405 and not request.path.startswith("/_sim/"):
             try:
-                api.require_api_key()
+                app.extensions["simulator"].access.check_key(request.headers.get("x-np-api-key", ""))
             except ApiError as unauthorized:
                 return api.error_response(unauthorized)
             return api.error_response(UnsupportedMethod(request.method))

@@ -14,6 +14,7 @@ from typing import Mapping
 from simulator.catalog import Catalog, Partner
 from simulator.clock import Clock
 from simulator.errors import BadRequest, IssuanceFailed, NotFound
+from simulator.faults import Outcome
 from simulator.guids import braced, parse_guid
 from simulator.issuance import Issuer
 from simulator.model import Namespace, Order, OrderStatus
@@ -33,19 +34,20 @@ class ChannelManager:
         self.numbers = numbers
         self.issuer = Issuer(catalog, store, numbers, clock)
 
-    def create_order(self, namespace: Namespace, body) -> Order:
+    def create_order(self, namespace: Namespace, body, fault: Outcome | None = None) -> Order:
         header = parse_header(_object(body))
         partner = self.catalog.partner(header.partner_id)
         if partner is None:
-            raise BadRequest(f"Unknown partnerId '{braced(header.partner_id)}'")
+            raise BadRequest(f"Unknown partnerId '{braced(header.partner_id)}'", "partnerId", "known_partner")
         if not partner.active:
-            raise BadRequest(f"Partner '{partner.name}' is not active")
+            raise BadRequest(f"Partner '{partner.name}' is not active", "partnerId", "active_partner")
         with self.store.lock:
             existing = self.store.find_by_reference(namespace, partner.partner_id, header.sell_to_order_reference)
             if existing is not None and existing.status is not OrderStatus.ERROR:
                 raise BadRequest(
                     f"An order with sellToOrderReference '{header.sell_to_order_reference}' "
-                    f"already exists for partner '{partner.name}'"
+                    f"already exists for partner '{partner.name}'",
+                    "sellToOrderReference", "unique_reference",
                 )
             order = Order(
                 namespace=namespace,
@@ -60,7 +62,7 @@ class ChannelManager:
                 lines=parse_lines(body, header, self.catalog),
             )
             # an order left in Error gives way to the new one with its reference
-            return self._issue(order, partner, remove=[existing] if existing else [])
+            return self._issue(order, partner, fault, remove=[existing] if existing else [])
 
     def get_order(self, namespace: Namespace, order_id: str) -> Order:
         with self.store.lock:
@@ -70,7 +72,7 @@ class ChannelManager:
         """The partner's orders, filtered by status, reference and a receivedAt window."""
         partner = parse_guid(partner_id)
         if partner is None:
-            raise BadRequest("Invalid partnerId")
+            raise BadRequest("Invalid partnerId", "partnerId", "guid")
         statuses = _statuses(query["status"]) if "status" in query else None
         received_from = _datetime(query, "receivedAtFrom")
         received_to = _datetime(query, "receivedAtTo")
@@ -88,29 +90,31 @@ class ChannelManager:
             and (received_to is None or order.received_at <= received_to)
         ]
 
-    def confirm_order(self, namespace: Namespace, order_id: str, body) -> Order:
+    def confirm_order(self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None) -> Order:
         with self.store.lock:
             order = self._existing(namespace, order_id)
             if order.status is OrderStatus.ISSUED:
                 return order  # confirming twice is a no-op; the body is not read
             if order.status is not OrderStatus.DRAFT:
-                raise BadRequest(f"Order cannot be confirmed in status {order.status.caption}")
+                raise BadRequest(f"Order cannot be confirmed in status {order.status.caption}", "status", "state")
             payment = required_text(_object(body), "paymentReference")
+            if fault and fault.fail_confirm:
+                raise BadRequest(fault.fail_confirm)  # the reservations were not confirmed: still Draft
             confirmed = replace(order, payment_reference=code(payment, 20))
             self.issuer.settle_issued(confirmed, self.catalog.partner(order.partner_id))
             self.store.commit(put=[confirmed])
             return confirmed
 
-    def replace_order(self, namespace: Namespace, order_id: str, body) -> Order:
+    def replace_order(self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None) -> Order:
         with self.store.lock:
             existing = self._existing(namespace, order_id)
             if existing.status not in (OrderStatus.DRAFT, OrderStatus.ERROR):
-                raise BadRequest(f"Order cannot be replaced in status {existing.status.caption}")
+                raise BadRequest(f"Order cannot be replaced in status {existing.status.caption}", "status", "state")
             header = parse_header(_object(body))
             if header.partner_id != existing.partner_id:
-                raise BadRequest("partnerId cannot be changed via PUT")
+                raise BadRequest("partnerId cannot be changed via PUT", "partnerId", "immutable")
             if header.sell_to_order_reference != existing.sell_to_order_reference:
-                raise BadRequest("sellToOrderReference cannot be changed via PUT")
+                raise BadRequest("sellToOrderReference cannot be changed via PUT", "sellToOrderReference", "immutable")
             order = replace(
                 existing.torn_down(),
                 sell_to_email=header.sell_to_email,
@@ -120,14 +124,14 @@ class ChannelManager:
                 status=OrderStatus.PROCESSING,
                 lines=parse_lines(body, header, self.catalog),
             )
-            return self._issue(order, self.catalog.partner(existing.partner_id), replaced=existing)
+            return self._issue(order, self.catalog.partner(existing.partner_id), fault, replaced=existing)
 
     def delete_order(self, namespace: Namespace, order_id: str) -> Order:
         """Tear the order down: a Draft or Error row goes, an Issued one stays Cancelled."""
         with self.store.lock:
             order = self._existing(namespace, order_id)
             if order.status is OrderStatus.PROCESSING:
-                raise BadRequest("Order is currently being processed; retry once it has settled.")
+                raise BadRequest("Order is currently being processed; retry once it has settled.", "status", "state")
             cancelled = order.torn_down()
             if order.status in (OrderStatus.DRAFT, OrderStatus.ERROR):
                 self.store.commit(remove=[order])
@@ -135,16 +139,36 @@ class ChannelManager:
                 self.store.commit(put=[cancelled])
             return cancelled
 
+    def release_order(self, order_id: str) -> Order:
+        """Let an order stuck in Processing finish its issuance."""
+        with self.store.lock:
+            guid = parse_guid(order_id)
+            order = self.store.find_anywhere(guid) if guid else None
+            if order is None:
+                raise NotFound(f"Order '{braced(guid) if guid else order_id}' not found")
+            if order.status is not OrderStatus.PROCESSING:
+                raise BadRequest(f"Order is not stuck in Processing (status {order.status.value})")
+            stuck = replace(order, lines=[replace(line, wallets=[]) for line in order.lines])
+            try:
+                return self._issue(stuck, self.catalog.partner(order.partner_id))
+            except IssuanceFailed:
+                return self.store.get(order.namespace, order.order_id)
+
     def manifest_order(self, manifest_id: str) -> Order | None:
         with self.store.lock:
             return self.store.by_manifest(manifest_id)
 
     # -- internals -------------------------------------------------------
 
-    def _issue(self, order: Order, partner: Partner | None, remove=(), replaced: Order | None = None) -> Order:
+    def _issue(self, order: Order, partner: Partner | None, fault: Outcome | None = None, remove=(),
+               replaced: Order | None = None) -> Order:
         """Issue and commit the order; a failed issue is committed in Error and re-raised."""
+        if fault and fault.stick_in_processing:
+            order.status = OrderStatus.PROCESSING
+            self.store.commit(put=[order], remove=remove)
+            raise StuckInProcessing(order)
         try:
-            self.issuer.issue(order, partner, replaced)
+            self.issuer.issue(order, partner, replaced, failure=fault.fail_issuance if fault else "")
         except IssuanceFailed as failure:
             for line in order.lines:
                 line.wallets = []
@@ -160,7 +184,7 @@ class ChannelManager:
     def _existing(self, namespace: Namespace, order_id: str) -> Order:
         guid = parse_guid(order_id)
         if guid is None:
-            raise BadRequest("Invalid order id")
+            raise BadRequest("Invalid order id", "orderId", "guid")
         order = self.store.get(namespace, guid)
         if order is None:
             raise NotFound(f"Order '{braced(guid)}' not found")
@@ -169,13 +193,21 @@ class ChannelManager:
     def _new_order_id(self, namespace: Namespace) -> str:
         while True:
             order_id = self.numbers.guid()
-            if self.store.get(namespace, order_id) is None:
+            if self.store.find_anywhere(order_id) is None:
                 return order_id
+
+
+class StuckInProcessing(Exception):
+    """The order was committed in Processing and its issuance never finished."""
+
+    def __init__(self, order: Order):
+        super().__init__(order.order_id)
+        self.order = order
 
 
 def _object(body) -> dict:
     if not isinstance(body, dict):
-        raise BadRequest("Body must be a JSON object")
+        raise BadRequest("Body must be a JSON object", "body", "object")
     return body
 
 
@@ -189,7 +221,7 @@ def _statuses(text: str) -> set[OrderStatus] | None:
     for name in names:
         if name.lower() not in by_name:
             raise BadRequest(
-                f"Invalid status filter '{name}': use Processing, Draft, Issued, Cancelled or Error"
+                f"Invalid status filter '{name}': use Processing, Draft, Issued, Cancelled or Error", "status", "status"
             )
         statuses.add(by_name[name.lower()])
     return statuses
@@ -200,12 +232,12 @@ def _datetime(query: Mapping[str, str], name: str) -> datetime | None:
         return None
     text = query[name]
     if not ISO_DATETIME.fullmatch(text):
-        raise BadRequest(f"{name} must be ISO 8601 datetime")
+        raise BadRequest(f"{name} must be ISO 8601 datetime", name, "datetime")
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # BC reads 7 fraction digits; Python 6
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest(f"{name} must be ISO 8601 datetime") from None
+        raise BadRequest(f"{name} must be ISO 8601 datetime", name, "datetime") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment

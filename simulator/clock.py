@@ -1,18 +1,70 @@
-"""The simulator's notion of "now" (real UTC time; later settable)."""
-from datetime import date, datetime, timezone
+"""The simulator's "now": real UTC time, or a virtual clock that can be set, frozen and advanced."""
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta, timezone
 
 
 class Clock:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._offset = timedelta(0)
+        self._frozen_at: datetime | None = None
+
     def now(self) -> datetime:
-        """Return the current UTC time, to the second (the API shows no fractions)."""
-        return datetime.now(timezone.utc).replace(microsecond=0)
+        """The current simulated UTC time, to the second (the API shows no fractions)."""
+        with self._lock:
+            moment = self._frozen_at or (_real_now() + self._offset)
+        return moment.replace(microsecond=0)
 
     def today(self) -> date:
         return self.now().date()
+
+    def set(self, moment: datetime, frozen: bool = False) -> None:
+        """Jump to `moment`; frozen, the clock then stays there until advanced."""
+        with self._lock:
+            self._offset = moment - _real_now()
+            self._frozen_at = moment if frozen else None
+
+    def freeze(self, frozen: bool = True) -> None:
+        with self._lock:
+            if frozen and self._frozen_at is None:
+                self._frozen_at = _real_now() + self._offset
+            elif not frozen and self._frozen_at is not None:
+                self._offset = self._frozen_at - _real_now()
+                self._frozen_at = None
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self._offset += delta
+            if self._frozen_at is not None:
+                self._frozen_at += delta
+
+    def reset(self) -> None:
+        """Back to real time."""
+        with self._lock:
+            self._offset = timedelta(0)
+            self._frozen_at = None
+
+    def describe(self) -> dict:
+        with self._lock:
+            frozen = self._frozen_at is not None
+            virtual = frozen or self._offset != timedelta(0)
+        return {"now": format_datetime(self.now()), "frozen": frozen, "virtual": virtual}
+
+
+def _real_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def format_datetime(moment: datetime | None) -> str:
     """Format a UTC datetime as the API does (`2026-05-15T09:30:00Z`); empty is ``""``."""
     if moment is None:
         return ""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_datetime(text: str) -> datetime:
+    """Read an ISO 8601 datetime; no zone means UTC. Raises ValueError."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -7,9 +7,11 @@ class ApiError(Exception):
     status = 400
     code = "generic_error"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, field: str = "", rule: str = ""):
         super().__init__(message)
         self.message = message
+        self.field = field  # for the request journal: which value was refused
+        self.rule = rule  # and by which check
 
     def to_dict(self) -> dict:
         return {"code": self.code, "message": self.message}

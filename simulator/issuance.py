@@ -39,13 +39,16 @@ class Issuer:
         self.numbers = numbers
         self.clock = clock
 
-    def issue(self, order: Order, partner: Partner, replaced: Order | None = None) -> None:
+    def issue(self, order: Order, partner: Partner, replaced: Order | None = None, failure: str = "") -> None:
         """Give every line its wallets and tickets and settle the order in Draft or Issued.
 
         `replaced` is the stored version this order replaces: its capacity and
-        external references are free for the new issue.
+        external references are free for the new issue. A `failure` message (from a
+        fault rule) makes the import fail with it.
         """
         plans = [self._plan_line(line) for line in order.lines]
+        if failure:
+            raise IssuanceFailed(self._failure_message(failure, order, plans, replaced))
         self._reserve(order, plans, replaced)
         self._number(plans)
         self._wrap(order, plans, replaced)
@@ -111,6 +114,22 @@ class Issuer:
             raise BadRequest(str(clash)) from None
 
     # -- the import itself (a failure leaves the order in Error) ---------
+
+    def _failure_message(self, template: str, order: Order, plans, replaced: Order | None) -> str:
+        """Fill a failure message with values of the order's first ticket and wallet."""
+        first = plans[0][0][0] if plans and plans[0] and plans[0][0] else None
+        values = {"external_reference": _at(order.lines[0].requested_references, 1) or "EXT-1"}
+        if first is not None:
+            admission = self.catalog.admission(first.item.admission_code)
+            day = date.fromisoformat(first.visit_date)
+            slot = admission.nearest_slot(day, time.fromisoformat(first.visit_time)) or admission.slots[0]
+            used = self.store.capacity_used(order.namespace, admission.code, first.visit_date, slot.start.isoformat())
+            values.update(admission=admission.code, visit_date=first.visit_date, slot=slot.start.isoformat(),
+                          capacity=slot.capacity, would_be=max(used, slot.capacity) + first.units)
+        try:
+            return template.format_map(_Leave(values))
+        except (ValueError, IndexError):
+            return template  # braces that are not placeholders
 
     def _reserve(self, order: Order, plans, replaced: Order | None) -> None:
         """Check every ticket against its admission: date, time slot, capacity."""
@@ -196,3 +215,10 @@ class Issuer:
 
 def _at(values: list[str], seq_no: int) -> str:
     return values[seq_no - 1] if len(values) >= seq_no else ""
+
+
+class _Leave(dict):
+    """Leave unknown placeholders as they are."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"

@@ -48,45 +48,45 @@ def is_primitive(value) -> bool:
     return not isinstance(value, (dict, list))
 
 
-def required_value(obj: dict, name: str):
+def required_value(obj: dict, name: str, at: str = ""):
     if name not in obj:
-        raise BadRequest(f"Required field '{name}' is missing")
+        raise BadRequest(f"Required field '{name}' is missing", at + name, "required")
     value = obj[name]
     if not is_primitive(value):
-        raise BadRequest(f"Required field '{name}' must be a primitive value")
+        raise BadRequest(f"Required field '{name}' must be a primitive value", at + name, "primitive")
     if value is None:
-        raise BadRequest(f"Required field '{name}' cannot be null")
+        raise BadRequest(f"Required field '{name}' cannot be null", at + name, "not_null")
     return value
 
 
-def required_text(obj: dict, name: str) -> str:
-    text = as_text(required_value(obj, name))
+def required_text(obj: dict, name: str, at: str = "") -> str:
+    text = as_text(required_value(obj, name, at))
     if text == "":
-        raise BadRequest(f"Required field '{name}' cannot be empty")
+        raise BadRequest(f"Required field '{name}' cannot be empty", at + name, "not_empty")
     return text
 
 
-def optional_text(obj: dict, name: str) -> str:
+def optional_text(obj: dict, name: str, at: str = "") -> str:
     value = obj.get(name)
     if not is_primitive(value):
-        raise BadRequest(f"Optional field '{name}' must be a primitive value")
+        raise BadRequest(f"Optional field '{name}' must be a primitive value", at + name, "primitive")
     return "" if value is None else as_text(value)
 
 
-def required_date(obj: dict, name: str) -> str:
-    text = as_text(required_value(obj, name))
+def required_date(obj: dict, name: str, at: str = "") -> str:
+    text = as_text(required_value(obj, name, at))
     try:
         if DATE_PATTERN.fullmatch(text):
             return date.fromisoformat(text).isoformat()
     except ValueError:
         pass  # a well-formed but impossible date, such as 2026-02-30
-    raise BadRequest(f"Required field '{name}' must be YYYY-MM-DD")
+    raise BadRequest(f"Required field '{name}' must be YYYY-MM-DD", at + name, "date_format")
 
 
-def required_time(obj: dict, name: str) -> str:
-    text = as_text(required_value(obj, name))
+def required_time(obj: dict, name: str, at: str = "") -> str:
+    text = as_text(required_value(obj, name, at))
     if not TIME_PATTERN.fullmatch(text):
-        raise BadRequest(f"Required field '{name}' must be HH:mm:ss")
+        raise BadRequest(f"Required field '{name}' must be HH:mm:ss", at + name, "time_format")
     return text
 
 
@@ -95,7 +95,7 @@ def parse_header(body: dict) -> OrderHeader:
     partner_text = required_text(body, "partnerId")
     partner_id = parse_guid(partner_text)
     if partner_id is None:
-        raise BadRequest("partnerId is not a valid GUID")
+        raise BadRequest("partnerId is not a valid GUID", "partnerId", "guid")
     reference = required_text(body, "sellToOrderReference")
     email = optional_text(body, "sellToEmail")
     name = optional_text(body, "sellToName")
@@ -114,24 +114,25 @@ def parse_header(body: dict) -> OrderHeader:
 def parse_lines(body: dict, header: OrderHeader, catalog: Catalog) -> list[Line]:
     """Read `items`: every line is checked before anything is stored."""
     if "items" not in body:
-        raise BadRequest("items array is required")
+        raise BadRequest("items array is required", "items", "required")
     items = body["items"]
     if not isinstance(items, list):
-        raise BadRequest("items must be an array")
+        raise BadRequest("items must be an array", "items", "array")
     if not items:
-        raise BadRequest("items array must contain at least one entry")
+        raise BadRequest("items array must contain at least one entry", "items", "not_empty")
     return [_parse_line(entry, index, header, catalog) for index, entry in enumerate(items)]
 
 
 def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog) -> Line:
     line_no = (index + 1) * LINE_NO_STEP
+    at = f"items[{index}]."
     if not isinstance(entry, dict):
-        raise BadRequest(f"items[{index}] must be an object")
-    item_text = required_text(entry, "itemNumber")
+        raise BadRequest(f"items[{index}] must be an object", f"items[{index}]", "object")
+    item_text = required_text(entry, "itemNumber", at)
     item = catalog.item(code(item_text, 20))
     if item is None:
-        raise BadRequest(f"Unknown item '{item_text}'")
-    quantity = _quantity(entry.get("quantity"), line_no)
+        raise BadRequest(f"Unknown item '{item_text}'", at + "itemNumber", "known_item")
+    quantity = _quantity(entry.get("quantity"), line_no, at)
     line = Line(
         line_no=line_no,
         item_number=item.number,
@@ -139,69 +140,74 @@ def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog) -> Lin
         is_package=item.is_package,
         is_group=item.is_group,
         quantity=quantity,
-        visit_date=required_date(entry, "visitDate"),
-        visit_time=required_time(entry, "visitTime"),
-        sell_to_email=_override(entry, "sellToEmail", header.sell_to_email)[:100],
-        sell_to_name=_override(entry, "sellToName", header.sell_to_name)[:100],
-        sell_to_language=code(_override(entry, "sellToLanguage", header.sell_to_language), 10),
+        visit_date=required_date(entry, "visitDate", at),
+        visit_time=required_time(entry, "visitTime", at),
+        sell_to_email=_override(entry, "sellToEmail", header.sell_to_email, at)[:100],
+        sell_to_name=_override(entry, "sellToName", header.sell_to_name, at)[:100],
+        sell_to_language=code(_override(entry, "sellToLanguage", header.sell_to_language, at), 10),
     )
     wallet = entry.get("wallet")
     if isinstance(wallet, dict):
-        _parse_wallet_block(wallet, line, item)
+        _parse_wallet_block(wallet, line, item, at + "wallet.")
     return line
 
 
-def _quantity(value, line_no: int) -> int:
+def _quantity(value, line_no: int, at: str) -> int:
     if value is None:
         return 1
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-        raise BadRequest(f"quantity must be an integer (line {line_no})")
+        raise BadRequest(f"quantity must be an integer (line {line_no})", at + "quantity", "integer")
     if value < 1:
-        raise BadRequest(f"quantity must be >= 1 (line {line_no})")
+        raise BadRequest(f"quantity must be >= 1 (line {line_no})", at + "quantity", "minimum")
     return int(value)
 
 
-def _override(entry: dict, name: str, inherited: str) -> str:
+def _override(entry: dict, name: str, inherited: str, at: str) -> str:
     """A line value that overrides the header's; an explicit null blanks it."""
     if name not in entry:
         return inherited
-    return optional_text(entry, name)
+    return optional_text(entry, name, at)
 
 
-def _parse_wallet_block(wallet: dict, line: Line, item: Item) -> None:
+def _parse_wallet_block(wallet: dict, line: Line, item: Item, at: str) -> None:
     count = line.wallet_count
     names = wallet.get("names")
     if isinstance(names, list):
-        line.requested_names = [text[:100] for text in _entries(names, "names", count, line.line_no)]
+        line.requested_names = [text[:100] for text in _entries(names, "names", count, line.line_no, at)]
     references = wallet.get("externalReferenceNumbers")
     if isinstance(references, list):
         line.requested_references = [
-            text[:100] for text in _entries(references, "externalReferenceNumbers", count, line.line_no)
+            text[:100] for text in _entries(references, "externalReferenceNumbers", count, line.line_no, at)
         ]
     schedule = wallet.get("componentSchedule")
     if isinstance(schedule, list):
         if not line.is_package:
-            raise BadRequest(f"wallet.componentSchedule is only valid for package items (line {line.line_no})")
-        line.component_schedule = [_schedule_entry(raw, line, item) for raw in schedule]
+            raise BadRequest(f"wallet.componentSchedule is only valid for package items (line {line.line_no})",
+                             at + "componentSchedule", "package_only")
+        line.component_schedule = [
+            _schedule_entry(raw, line, item, f"{at}componentSchedule[{index}]") for index, raw in enumerate(schedule)
+        ]
 
 
-def _entries(values: list, name: str, count: int, line_no: int) -> list[str]:
+def _entries(values: list, name: str, count: int, line_no: int, at: str) -> list[str]:
     if len(values) != count:
-        raise BadRequest(f"wallet.{name} array length ({len(values)}) must equal {count} on line {line_no}")
+        raise BadRequest(f"wallet.{name} array length ({len(values)}) must equal {count} on line {line_no}",
+                         at + name, "length")
     if not all(is_primitive(value) for value in values):
-        raise BadRequest(f"wallet.{name} entries must be primitive values (line {line_no})")
+        raise BadRequest(f"wallet.{name} entries must be primitive values (line {line_no})", at + name, "primitive")
     return ["" if value is None else as_text(value) for value in values]
 
 
-def _schedule_entry(raw, line: Line, package: Item) -> ScheduleEntry:
+def _schedule_entry(raw, line: Line, package: Item, at: str) -> ScheduleEntry:
     if not isinstance(raw, dict):
-        raise BadRequest(f"wallet.componentSchedule entries must be objects (line {line.line_no})")
-    item_text = required_text(raw, "itemNumber")
+        raise BadRequest(f"wallet.componentSchedule entries must be objects (line {line.line_no})", at, "object")
+    item_text = required_text(raw, "itemNumber", at + ".")
     component = code(item_text, 20)
     if not package.has_component(component):
-        raise BadRequest(f"'{item_text}' is not a component of package '{package.number}' (line {line.line_no})")
+        raise BadRequest(f"'{item_text}' is not a component of package '{package.number}' (line {line.line_no})",
+                         at + ".itemNumber", "component")
     return ScheduleEntry(
         item_number=component,
-        visit_date=required_date(raw, "visitDate"),
-        visit_time=required_time(raw, "visitTime"),
+        visit_date=required_date(raw, "visitDate", at + "."),
+        visit_time=required_time(raw, "visitTime", at + "."),
     )

@@ -6,13 +6,16 @@ sections (API keys, namespaces, fault rules), each validated as strictly.
 """
 from __future__ import annotations
 
+import re
 import tomllib
-from dataclasses import dataclass
+from datetime import timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 
 from simulator.catalog import Admission, Catalog, Component, Item, Partner, Slot
+from simulator.faults import ISSUING, OPERATIONS, TRANSPORT_FAULTS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ITEM_KINDS = ("ticket", "group", "package")
@@ -25,9 +28,14 @@ class ScenarioError(ValueError):
 
 @dataclass
 class Scenario:
-    path: Path
+    path: Path | str
     description: str
     catalog: dict  # the validated [catalog] section; build_catalog combines them
+    api_keys: list[dict] = field(default_factory=list)
+    namespaces: dict = field(default_factory=dict)
+    limits: dict | None = None
+    clock: dict | None = None
+    faults: list[dict] = field(default_factory=list)  # validated rule data; rules are made per load
 
 
 class StrictSchema(Schema):
@@ -132,9 +140,106 @@ class CatalogSchema(StrictSchema):
     items = fields.List(fields.Nested(ItemSchema))
 
 
+class ApiKeySchema(StrictSchema):
+    key = fields.String(required=True, validate=validate.Length(min=1))
+    channel_manager = fields.Boolean(load_default=True)  # holds the "NPR API Channel Mgr" permission set
+
+
+class NamespacesSchema(StrictSchema):
+    """Restrict which tenants, environments and companies exist (each list is optional)."""
+
+    tenants = fields.List(fields.String(validate=validate.Length(min=1)))
+    environments = fields.List(fields.String(validate=validate.Length(min=1)))
+    companies = fields.List(fields.String(validate=validate.Length(min=1)))
+
+
+class LimitsSchema(StrictSchema):
+    """The gateway's limits (api-facts 2.8): 5 processing, 95 queued, 8 minutes in the queue,
+    6000 requests per 5-minute sliding window."""
+
+    max_concurrent = fields.Integer(load_default=5, strict=True, validate=validate.Range(min=1))
+    max_queued = fields.Integer(load_default=95, strict=True, validate=validate.Range(min=0))
+    queue_timeout_seconds = fields.Float(load_default=480, validate=validate.Range(min=0))
+    requests_per_window = fields.Integer(load_default=6000, strict=True, validate=validate.Range(min=1))
+    window_seconds = fields.Float(load_default=300, validate=validate.Range(min=1))
+
+
+class ClockSchema(StrictSchema):
+    now = fields.AwareDateTime(required=True, format="iso", default_timezone=timezone.utc)
+    frozen = fields.Boolean(load_default=False)
+
+
+class LatencySchema(StrictSchema):
+    distribution = fields.String(required=True, validate=validate.OneOf(["uniform", "lognormal"]))
+    min_ms = fields.Float(validate=validate.Range(min=0))
+    max_ms = fields.Float(validate=validate.Range(min=0))
+    median_ms = fields.Float(validate=validate.Range(min=0.001))
+    sigma = fields.Float(load_default=0.5, validate=validate.Range(min=0))
+
+    @validates_schema
+    def parameters(self, data, **kwargs):
+        needed = ("min_ms", "max_ms") if data["distribution"] == "uniform" else ("median_ms",)
+        for key in needed:
+            if key not in data:
+                raise ValidationError(f"required for a {data['distribution']} distribution", key)
+
+
+class FaultSchema(StrictSchema):
+    id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,60}$"))
+    description = fields.String(load_default="")
+    # what the rule matches
+    operation = fields.String(validate=validate.OneOf(OPERATIONS))
+    tenant = fields.String()
+    environment = fields.String()
+    company = fields.String()
+    partner = fields.UUID()
+    reference = fields.String()
+    item = fields.String()
+    nth = fields.Integer(strict=True, validate=validate.Range(min=1))
+    probability = fields.Float(validate=validate.Range(min=0, max=1))
+    seed = fields.Integer(strict=True)
+    times = fields.Integer(strict=True, validate=validate.Range(min=1))
+    # what it makes happen: exactly one
+    fail_issuance = fields.String(validate=validate.Length(min=1))
+    fail_confirm = fields.String(validate=validate.Length(min=1))
+    stick_in_processing = fields.Boolean(validate=validate.Equal(True))
+    respond = fields.Integer(strict=True, validate=validate.OneOf([429, 503]))
+    latency_ms = fields.Float(validate=validate.Range(min=0))
+    latency = fields.Nested(LatencySchema)
+    transport = fields.String(validate=validate.OneOf(TRANSPORT_FAULTS))
+    lose_response = fields.String(validate=validate.OneOf(TRANSPORT_FAULTS))
+    hang_seconds = fields.Float(validate=validate.Range(min=0, max=3600))
+
+    @validates("reference")
+    def reference_is_a_pattern(self, value, **kwargs):
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValidationError(f"not a regular expression ({error})") from None
+
+    @validates_schema
+    def one_outcome(self, data, **kwargs):
+        given = [key for key in OUTCOMES if key in data]
+        if len(given) != 1:
+            raise ValidationError(f"give exactly one outcome of: {', '.join(OUTCOMES)}")
+        allowed = OUTCOME_OPERATIONS.get(given[0])
+        if allowed and data.get("operation", allowed[0]) not in allowed:
+            raise ValidationError(f"{given[0]} applies to {' and '.join(allowed)} only", "operation")
+
+
+OUTCOMES = ("fail_issuance", "fail_confirm", "stick_in_processing", "respond", "latency_ms", "latency",
+            "transport", "lose_response")
+OUTCOME_OPERATIONS = {"fail_issuance": ISSUING, "stick_in_processing": ISSUING, "fail_confirm": ("confirm",)}
+
+
 class ScenarioSchema(StrictSchema):
     description = fields.String(load_default="")
     catalog = fields.Nested(CatalogSchema, load_default=dict)
+    api_keys = fields.List(fields.Nested(ApiKeySchema), load_default=list)
+    namespaces = fields.Nested(NamespacesSchema, load_default=dict)
+    limits = fields.Nested(LimitsSchema)
+    clock = fields.Nested(ClockSchema)
+    faults = fields.List(fields.Nested(FaultSchema), load_default=list)
 
 
 def build_catalog(scenarios: list[Scenario]) -> Catalog:
@@ -205,16 +310,37 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate one scenario file; raise ScenarioError naming the file and key."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ScenarioError(f"{path}: cannot be read ({error.strerror})") from None
+    return parse_scenario(text, path)
+
+
+def parse_scenario(text: str, name: str | Path = "scenario") -> Scenario:
+    """Validate scenario text (TOML); `name` is what error messages call it."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ScenarioError(f"{path}: not valid TOML ({error})") from None
+        raise ScenarioError(f"{name}: not valid TOML ({error})") from None
+    return scenario_from_data(raw, name)
+
+
+def scenario_from_data(raw: dict, name: str | Path = "scenario") -> Scenario:
     try:
         data = ScenarioSchema().load(raw)
     except ValidationError as error:
-        raise ScenarioError(f"{path}: {_describe(error)}") from None
-    return Scenario(path=path, description=data["description"], catalog=data["catalog"])
+        raise ScenarioError(f"{name}: {_describe(error)}") from None
+    faults = [{**rule, "id": rule.get("id", f"{Path(str(name)).stem}-{index + 1}")} for index, rule in enumerate(data["faults"])]
+    return Scenario(
+        path=name,
+        description=data["description"],
+        catalog=data["catalog"],
+        api_keys=data["api_keys"],
+        namespaces=data["namespaces"],
+        limits=data.get("limits"),
+        clock=data.get("clock"),
+        faults=faults,
+    )
 
 
 def default_scenario_path() -> Path:
@@ -231,7 +357,10 @@ def _describe(error: ValidationError) -> str:
     def walk(messages, prefix):
         if isinstance(messages, dict):
             for key, value in messages.items():
-                walk(value, f"{prefix}.{key}" if prefix else str(key))
+                if key == "_schema":
+                    walk(value, prefix)
+                else:
+                    walk(value, f"{prefix}.{key}" if prefix else str(key))
         elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
             found.append(f"{prefix or 'file'}: {' '.join(messages)}")
         else:

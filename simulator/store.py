@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.model import Namespace, Order, order_from_dict, order_to_dict
 from simulator.persistence import Journal, storage_key
+
+
+# the current call's list of (order id, status before, status after), when one is recording
+changes: ContextVar[list | None] = ContextVar("changes", default=None)
 
 
 @dataclass
@@ -34,6 +39,7 @@ class Store:
         self._by_reference: dict[tuple, str] = {}
         self._by_partner: dict[tuple[Namespace, str], dict[str, None]] = {}
         self._by_manifest: dict[str, tuple[Namespace, str]] = {}
+        self._namespace_of: dict[str, Namespace] = {}
         self._external_references: Counter = Counter()
         self._capacity: Counter = Counter()
         self._journal = Journal(data_file) if data_file else None
@@ -54,6 +60,15 @@ class Store:
     def for_partner(self, namespace: Namespace, partner_id: str) -> list[Order]:
         ids = self._by_partner.get((namespace, partner_id), {})
         return [self._orders[(namespace, order_id)] for order_id in ids]
+
+    def find_anywhere(self, order_id: str) -> Order | None:
+        """The order with this id in whichever namespace holds it."""
+        namespace = self._namespace_of.get(order_id)
+        return self._orders.get((namespace, order_id)) if namespace else None
+
+    def in_namespace(self, namespace: Namespace | None = None) -> list[Order]:
+        """Every order of a namespace (of all namespaces when None)."""
+        return [order for key, order in self._orders.items() if namespace is None or key[0] == namespace]
 
     def by_manifest(self, manifest_id: str) -> Order | None:
         key = self._by_manifest.get(manifest_id)
@@ -76,6 +91,12 @@ class Store:
 
     def commit(self, put: list[Order] = (), remove: list[Order] = ()) -> None:
         """Apply a change atomically: indexes updated, and journaled when persistent."""
+        recording = changes.get()
+        if recording is not None:
+            for order in remove:
+                recording.append((order.order_id, _status(self._orders.get(order.key)), None))
+            for order in put:
+                recording.append((order.order_id, _status(self._orders.get(order.key)), order.status.value))
         for order in remove:
             self._drop(order.key)
         for order in put:
@@ -105,6 +126,7 @@ class Store:
         ns = order.namespace
         footprint = Footprint(reference=(ns, order.partner_id, order.sell_to_order_reference))
         self._orders[key] = order
+        self._namespace_of[order.order_id] = ns
         self._by_reference[footprint.reference] = order.order_id
         self._by_partner.setdefault((ns, order.partner_id), {}).setdefault(order.order_id)
         if order.manifest:
@@ -139,7 +161,12 @@ class Store:
         order = self._orders.pop(key, None)
         if order is None:
             return
+        self._namespace_of.pop(order.order_id, None)
         partner_key = (order.namespace, order.partner_id)
         self._by_partner[partner_key].pop(order.order_id, None)
         if not self._by_partner[partner_key]:
             del self._by_partner[partner_key]
+
+
+def _status(order: Order | None) -> str | None:
+    return order.status.value if order else None

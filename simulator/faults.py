@@ -1,0 +1,224 @@
+"""Fault rules: which calls they match, how long they live, and what they make happen.
+
+A rule matches on the call (operation, namespace, partner, reference pattern, item),
+optionally only on its nth match or with a seeded probability, and fires at most
+`times` times (always when unset). Every matching latency rule adds its delay; of
+the other outcomes the first matching rule decides.
+"""
+from __future__ import annotations
+
+import math
+import random
+import re
+import threading
+from dataclasses import dataclass, field
+
+OPERATIONS = ("create", "get", "list", "confirm", "replace", "delete")
+TRANSPORT_FAULTS = ("reset", "empty_reply", "truncated", "hang")
+ISSUING = ("create", "replace")
+
+
+@dataclass
+class Call:
+    """What a rule can match a partner API call on."""
+
+    operation: str
+    namespace: tuple[str, str, str]
+    partner_id: str = ""
+    reference: str = ""
+    items: tuple[str, ...] = ()
+
+
+@dataclass
+class Latency:
+    fixed_ms: float = 0
+    distribution: str = ""  # "", "uniform" or "lognormal"
+    min_ms: float = 0
+    max_ms: float = 0
+    median_ms: float = 0
+    sigma: float = 0.5
+
+    def draw(self, rng: random.Random) -> float:
+        if self.distribution == "uniform":
+            return rng.uniform(self.min_ms, self.max_ms)
+        if self.distribution == "lognormal":
+            return rng.lognormvariate(math.log(self.median_ms), self.sigma)
+        return self.fixed_ms
+
+
+@dataclass
+class Outcome:
+    """Exactly one of these is set on a rule."""
+
+    fail_issuance: str = ""
+    fail_confirm: str = ""
+    stick_in_processing: bool = False
+    respond: int = 0  # 429 or 503, the gateway's answers
+    latency: Latency | None = None
+    transport: str = ""  # before anything happens
+    lose_response: str = ""  # after the change is committed
+    hang_seconds: float = 30
+
+    @property
+    def kind(self) -> str:
+        for name in ("fail_issuance", "fail_confirm", "stick_in_processing", "respond", "latency", "transport",
+                     "lose_response"):
+            if getattr(self, name):
+                return name
+        return ""
+
+
+@dataclass
+class FaultRule:
+    id: str
+    outcome: Outcome
+    description: str = ""
+    operation: str = ""
+    tenant: str = ""
+    environment: str = ""
+    company: str = ""
+    partner: str = ""
+    reference: str = ""  # a regular expression, searched in the (uppercased) reference
+    item: str = ""
+    nth: int = 0
+    probability: float = 1.0
+    seed: int | None = None
+    times: int | None = None  # None: always
+    matched: int = 0
+    fired: int = 0
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self):
+        if self.seed is not None:
+            self._rng.seed(self.seed)
+        self._pattern = re.compile(self.reference) if self.reference else None
+
+    def matches(self, call: Call) -> bool:
+        tenant, environment, company = call.namespace
+        return (
+            (not self.operation or self.operation == call.operation)
+            and (not self.tenant or self.tenant == tenant)
+            and (not self.environment or self.environment == environment)
+            and (not self.company or self.company == company)
+            and (not self.partner or self.partner == call.partner_id)
+            and (self._pattern is None or bool(self._pattern.search(call.reference)))
+            and (not self.item or self.item in call.items)
+            and self._applies_to(call.operation)
+        )
+
+    def _applies_to(self, operation: str) -> bool:
+        kind = self.outcome.kind
+        if kind in ("fail_issuance", "stick_in_processing"):
+            return operation in ISSUING
+        if kind == "fail_confirm":
+            return operation == "confirm"
+        return True
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.fired >= self.times
+
+    def describe(self) -> dict:
+        described = {"id": self.id, "description": self.description, "outcome": self.outcome.kind,
+                     "matched": self.matched, "fired": self.fired}
+        described["remaining"] = None if self.times is None else max(0, self.times - self.fired)
+        return described
+
+
+@dataclass
+class Decision:
+    """What the rules decided for one call."""
+
+    latency_ms: float = 0
+    outcome: Outcome | None = None
+    rules: list[str] = field(default_factory=list)  # ids of the rules that fired
+
+
+class FaultBook:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+
+    def add(self, rules: list[FaultRule]) -> None:
+        with self._lock:
+            taken = {rule.id for rule in self._rules}
+            for rule in rules:
+                if rule.id in taken:
+                    raise ValueError(f"a fault rule with id '{rule.id}' is already loaded")
+                taken.add(rule.id)
+            self._rules.extend(rules)
+
+    def remove(self, rule_id: str) -> bool:
+        with self._lock:
+            before = len(self._rules)
+            self._rules = [rule for rule in self._rules if rule.id != rule_id]
+            return len(self._rules) != before
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules = []
+
+    def refund(self, rule_ids: list[str]) -> None:
+        """Give back a firing that did not take effect."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.id in rule_ids and rule.fired:
+                    rule.fired -= 1
+
+    def describe(self) -> list[dict]:
+        with self._lock:
+            return [rule.describe() for rule in self._rules]
+
+    def decide(self, call: Call, rng: random.Random) -> Decision:
+        decision = Decision()
+        with self._lock:
+            for rule in self._rules:
+                if rule.exhausted or not rule.matches(call):
+                    continue
+                rule.matched += 1
+                if rule.nth and rule.matched != rule.nth:
+                    continue
+                if rule.probability < 1 and rule._rng.random() >= rule.probability:
+                    continue
+                if rule.outcome.latency is not None:
+                    decision.latency_ms += rule.outcome.latency.draw(rule._rng if rule.seed is not None else rng)
+                elif decision.outcome is None:
+                    decision.outcome = rule.outcome
+                else:
+                    continue
+                rule.fired += 1
+                decision.rules.append(rule.id)
+        return decision
+
+
+def make_rule(data: dict) -> FaultRule:
+    """A fresh rule (counters at zero) from validated scenario data."""
+    outcome = Outcome(
+        fail_issuance=data.get("fail_issuance", ""),
+        fail_confirm=data.get("fail_confirm", ""),
+        stick_in_processing=data.get("stick_in_processing", False),
+        respond=data.get("respond", 0),
+        transport=data.get("transport", ""),
+        lose_response=data.get("lose_response", ""),
+        hang_seconds=data.get("hang_seconds", 30),
+    )
+    if "latency_ms" in data:
+        outcome.latency = Latency(fixed_ms=data["latency_ms"])
+    elif "latency" in data:
+        outcome.latency = Latency(**data["latency"])
+    return FaultRule(
+        id=data["id"],
+        outcome=outcome,
+        description=data.get("description", ""),
+        operation=data.get("operation", ""),
+        tenant=data.get("tenant", ""),
+        environment=data.get("environment", ""),
+        company=data.get("company", ""),
+        partner=str(data["partner"]) if data.get("partner") else "",
+        reference=data.get("reference", ""),
+        item=data.get("item", ""),
+        nth=data.get("nth", 0),
+        probability=data.get("probability", 1.0),
+        seed=data.get("seed"),
+        times=data.get("times"),
+    )
