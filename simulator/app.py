@@ -18,9 +18,11 @@ HTTP_ERROR_CODES = {404: "resource_not_found"}
 log = logging.getLogger("simulator")
 
 
-def create_app(backend: Backend | None = None) -> Flask:
-    """Build the app around a backend (a fresh default one when none is given)."""
+def create_app(backend: Backend | None = None, control_token: str | None = None) -> Flask:
+    """Build the app around a backend (a fresh default one when none is given); with a
+    control token the control API under /_sim/ asks for it in `x-sim-token`."""
     app = Flask(__name__)
+    app.config["CONTROL_TOKEN"] = control_token
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["SIMULATOR_VERSION"] = f"cm-sim/{VERSION}"
     app.url_map.merge_slashes = False

@@ -37,6 +37,7 @@ class Backend:
         self.access = Access()
         self.limits: Limits | None = None
         self.journal = RequestJournal()
+        self._rule_counter = 0
         self.random = random.Random(seed)
         self._default = load_scenario(default_scenario_path())
         self._startup = [load_scenario(s) if not isinstance(s, Scenario) else s for s in scenarios]
@@ -54,6 +55,15 @@ class Backend:
         """Lay one more scenario over the running simulator (raises ScenarioError)."""
         with self._lock():
             self._apply(self.scenarios + [scenario], added=[scenario])
+
+    def add_faults(self, rules: list[dict]) -> list[str]:
+        """Add validated rule data as rules; a rule without an id gets `rule-N`."""
+        made = []
+        for data in rules:
+            self._rule_counter += 1
+            made.append(make_rule({**data, "id": data.get("id") or f"rule-{self._rule_counter}"}))
+        self.faults.add(made)
+        return [rule.id for rule in made]
 
     def clear_scenarios(self) -> None:
         """Back to the default catalog: no scenario, no rules, keys, restrictions or limits."""

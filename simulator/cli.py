@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -18,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="scenario file laid over the default catalog (repeatable)")
     serve.add_argument("--data", metavar="FILE", help="keep state in this TinyDB file across restarts")
     serve.add_argument("--seed", type=int, help="make generated ids and numbers reproducible")
+    serve.add_argument("--control-token", metavar="TOKEN", default=os.environ.get("CM_SIM_CONTROL_TOKEN"),
+                       help="require this x-sim-token header on the control API (or set CM_SIM_CONTROL_TOKEN)")
     args = parser.parse_args(argv)
     return run_server(args)
 
@@ -35,7 +38,8 @@ def run_server(args: argparse.Namespace) -> int:
     except ScenarioError as error:
         print(f"cm-sim: {error}", file=sys.stderr)
         return 2
-    server = create_server(create_app(backend), host=args.host, port=args.port, threads=THREADS)
+    app = create_app(backend, args.control_token)
+    server = create_server(app, host=args.host, port=args.port, threads=THREADS)
     signal.signal(signal.SIGTERM, _stop)
     storage = args.data or "memory"
     print(f"cm-sim serving on http://{args.host}:{server.effective_port} (data: {storage})", flush=True)
@@ -44,6 +48,7 @@ def run_server(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        app.wsgi_app.stopping.set()
         server.close()
         backend.close()
     return 0

@@ -1,13 +1,40 @@
-"""Everything under `/_sim/`: the simulator's own endpoints, never the partner API."""
+"""Everything under `/_sim/`: the simulator's own endpoints, never the partner API.
+
+`health` and `manifest` are open; the rest is the control API, which asks for the
+`x-sim-token` header when the server was started with a control token.
+"""
 from __future__ import annotations
+
+import json
+from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, request
 
 from simulator.api import json_response
-from simulator.errors import NotFound
+from simulator.clock import parse_datetime
+from simulator.errors import ApiError, BadRequest, NotFound, Unauthorized
+from simulator.magic import describe_magic_values
 from simulator.manifest import manifest_page
+from simulator.scenario import ScenarioError, load_scenario, parse_scenario, validate_faults
 
 bp = Blueprint("control", __name__, url_prefix="/_sim")
+OPEN = {"control.health", "control.manifest"}
+UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+class InvalidScenario(ApiError):
+    code = "invalid_scenario"
+
+
+def backend():
+    return current_app.extensions["simulator"]
+
+
+@bp.before_request
+def require_token():
+    token = current_app.config.get("CONTROL_TOKEN")
+    if token and request.endpoint not in OPEN and request.headers.get("x-sim-token") != token:
+        raise Unauthorized("The control API needs the x-sim-token header")
 
 
 @bp.get("/health")
@@ -18,9 +45,178 @@ def health():
 @bp.get("/manifest")
 def manifest():
     """Serve the manifest a manifestUrl points at, while its order still holds it."""
-    backend = current_app.extensions["simulator"]
-    order = backend.orders.manifest_order(request.args.get("mid", ""))
+    order = backend().orders.manifest_order(request.args.get("mid", ""))
     page = manifest_page(order, request.args.get("wallet")) if order else None
     if page is None:
         raise NotFound("Manifest not found")
     return Response(page, content_type="text/html; charset=utf-8")
+
+
+@bp.post("/reset")
+def reset():
+    """Everything back to start-up, or (given tenant, environment, company) one namespace emptied."""
+    body = _json(optional=True) or {}
+    namespace = _namespace(body) if body else None
+    backend().reset(namespace)
+    return json_response(200, {"reset": "everything" if namespace is None else dict(zip(NAMESPACE_KEYS, namespace))})
+
+
+@bp.get("/scenarios")
+def list_scenarios():
+    return json_response(200, [{"name": str(s.path), "description": s.description} for s in backend().scenarios])
+
+
+@bp.post("/scenarios")
+def add_scenario():
+    """Load a scenario: TOML text as the body, or JSON `{"path": "scenarios/x.toml"}`."""
+    try:
+        if request.is_json:
+            scenario = load_scenario(_field(_json(), "path", str))
+        else:
+            scenario = parse_scenario(request.get_data(as_text=True), request.args.get("name", "posted"))
+        backend().load_scenario(scenario)
+    except ScenarioError as error:
+        raise InvalidScenario(str(error)) from None
+    return json_response(201, {"name": str(scenario.path), "description": scenario.description})
+
+
+@bp.delete("/scenarios")
+def clear_scenarios():
+    backend().clear_scenarios()
+    return json_response(200, {"scenarios": []})
+
+
+@bp.get("/faults")
+def list_faults():
+    return json_response(200, backend().faults.describe())
+
+
+@bp.post("/faults")
+def add_faults():
+    """Add one rule (a JSON object) or several (an array), in the scenario file's keys."""
+    body = _json()
+    try:
+        ids = backend().add_faults(validate_faults(body if isinstance(body, list) else [body]))
+    except (ScenarioError, ValueError) as error:
+        raise InvalidScenario(str(error)) from None
+    return json_response(201, {"ids": ids})
+
+
+@bp.delete("/faults")
+def clear_faults():
+    backend().faults.clear()
+    return json_response(200, [])
+
+
+@bp.delete("/faults/<rule_id>")
+def remove_fault(rule_id: str):
+    if not backend().faults.remove(rule_id):
+        raise NotFound(f"Fault rule '{rule_id}' not found")
+    return json_response(200, {"removed": rule_id})
+
+
+@bp.get("/magic-values")
+def magic_values():
+    return json_response(200, describe_magic_values())
+
+
+@bp.get("/clock")
+def get_clock():
+    return json_response(200, backend().clock.describe())
+
+
+@bp.put("/clock")
+def set_clock():
+    """`{"now": "2026-12-01T09:00:00Z", "frozen": true}`; `"now": null` goes back to real time."""
+    body = _json()
+    clock = backend().clock
+    if "now" in body and body["now"] is None:
+        clock.reset()
+    elif "now" in body:
+        try:
+            clock.set(parse_datetime(_field(body, "now", str)), frozen=bool(body.get("frozen", False)))
+        except ValueError:
+            raise BadRequest("now must be an ISO 8601 datetime") from None
+    elif "frozen" in body:
+        clock.freeze(bool(body["frozen"]))
+    return json_response(200, clock.describe())
+
+
+@bp.post("/clock/advance")
+def advance_clock():
+    """`{"days": 1, "hours": 2, ...}` (seconds, minutes, hours, days; may be negative)."""
+    body = _json()
+    if not body or set(body) - set(UNITS):
+        raise BadRequest(f"give any of {', '.join(UNITS)}")
+    seconds = sum(_field(body, unit, (int, float)) * factor for unit, factor in UNITS.items() if unit in body)
+    backend().clock.advance(timedelta(seconds=seconds))
+    return json_response(200, backend().clock.describe())
+
+
+@bp.get("/journal")
+def journal():
+    """The recorded calls; filter by operation, status, orderId, tenant, environment, company,
+    rule, sellToOrderReference; page with since (an entry id) and limit."""
+    try:
+        return json_response(200, backend().journal.query(request.args))
+    except ValueError:
+        raise BadRequest("since and limit must be whole numbers") from None
+
+
+@bp.delete("/journal")
+def clear_journal():
+    backend().journal.clear()
+    return json_response(200, [])
+
+
+@bp.get("/state")
+def export_state():
+    """Every order (of one namespace with tenant, environment and company) and the clock."""
+    namespace = _namespace(request.args) if request.args else None
+    return json_response(200, backend().export_state(namespace))
+
+
+@bp.put("/state")
+def import_state():
+    body = _json()
+    try:
+        count = backend().import_state(body)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise BadRequest(f"not an exported state: {error}") from None
+    return json_response(200, {"orders": count})
+
+
+@bp.post("/orders/<order_id>/release")
+def release_order(order_id: str):
+    """Let an order stuck in Processing finish its issuance."""
+    from simulator.render import order_json
+
+    order = backend().orders.release_order(order_id)
+    return json_response(200, order_json(order, request.host_url.rstrip("/")))
+
+
+NAMESPACE_KEYS = ("tenant", "environment", "company")
+
+
+def _namespace(values) -> tuple[str, str, str]:
+    missing = [key for key in NAMESPACE_KEYS if not values.get(key)]
+    if missing:
+        raise BadRequest(f"a namespace needs tenant, environment and company (missing {', '.join(missing)})")
+    return tuple(str(values[key]) for key in NAMESPACE_KEYS)
+
+
+def _json(optional: bool = False):
+    data = request.get_data()
+    if not data and optional:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise BadRequest("the body must be JSON") from None
+
+
+def _field(body, name: str, kind):
+    value = body.get(name) if isinstance(body, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise BadRequest(f"{name} is required and must be a {getattr(kind, '__name__', 'number')}")
+    return value

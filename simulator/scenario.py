@@ -325,6 +325,14 @@ def parse_scenario(text: str, name: str | Path = "scenario") -> Scenario:
     return scenario_from_data(raw, name)
 
 
+def validate_faults(rules: list, name: str = "request") -> list[dict]:
+    """Validate fault rules given on their own (as the control API receives them)."""
+    try:
+        return FaultSchema(many=True).load(rules)
+    except ValidationError as error:
+        raise ScenarioError(f"{name}: {_describe(error)}") from None
+
+
 def scenario_from_data(raw: dict, name: str | Path = "scenario") -> Scenario:
     try:
         data = ScenarioSchema().load(raw)

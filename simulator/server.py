@@ -10,6 +10,7 @@ class ThreadedServer:
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = THREADS):
         from waitress import create_server
 
+        self.app = app
         self._server = create_server(app, host=host, port=port, threads=threads)
         self.url = f"http://{host}:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, name="cm-sim", daemon=True)
@@ -19,6 +20,7 @@ class ThreadedServer:
         return self
 
     def stop(self) -> None:
+        self.app.wsgi_app.stopping.set()
         self._server.close()
         self._server.task_dispatcher.shutdown()
         self._thread.join(timeout=10)

@@ -12,7 +12,6 @@ import threading
 from flask import request
 
 ENVIRON_KEY = "cm_sim.transport"
-stopping = threading.Event()  # set when the server stops, to end hangs early
 
 
 class TransportFault(ConnectionError):
@@ -26,6 +25,7 @@ def request_transport_fault(kind: str, hang_seconds: float = 30) -> None:
 class TransportFaults:
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
+        self.stopping = threading.Event()  # set when the server stops, to end hangs early
 
     def __call__(self, environ, start_response):
         captured = {}
@@ -52,7 +52,7 @@ class TransportFaults:
             start_response(captured["status"], captured["headers"])
             return _cut_off(body, ClientDisconnected)
         if kind == "hang":
-            stopping.wait(hang_seconds)
+            self.stopping.wait(hang_seconds)
         if kind == "reset":
             # with a zero linger time, closing the socket sends RST instead of FIN
             channel.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
