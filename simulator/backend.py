@@ -60,8 +60,10 @@ class Backend:
         """Add validated rule data as rules; a rule without an id gets `rule-N`."""
         made = []
         for data in rules:
-            self._rule_counter += 1
-            made.append(make_rule({**data, "id": data.get("id") or f"rule-{self._rule_counter}"}))
+            if not data.get("id"):
+                self._rule_counter += 1
+                data = {**data, "id": f"rule-{self._rule_counter}"}
+            made.append(make_rule(data))
         self.faults.add(made)
         return [rule.id for rule in made]
 
