@@ -11,7 +11,8 @@ class ThreadedServer:
         from waitress import create_server
 
         self.app = app
-        self._server = create_server(app, host=host, port=port, threads=threads)
+        self._sockets: dict = {}  # waitress's socket map: the listener and every open connection
+        self._server = create_server(app, host=host, port=port, threads=threads, map=self._sockets)
         self.url = f"http://{host}:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, name="cm-sim", daemon=True)
 
@@ -20,10 +21,15 @@ class ThreadedServer:
         return self
 
     def stop(self) -> None:
+        """Stop at once, closing idle keep-alive connections too."""
         self.app.wsgi_app.stopping.set()
         self._server.close()
-        self._server.task_dispatcher.shutdown()
+        connections = list(self._sockets.values())
+        self._sockets.clear()  # waitress's loop ends when its map is empty
         self._thread.join(timeout=10)
+        for connection in connections:
+            connection.close()
+        self._server.task_dispatcher.shutdown()
 
     def __enter__(self) -> ThreadedServer:
         return self.start()
