@@ -7,5 +7,7 @@
 """
 from simulator.app import create_app
 from simulator.backend import Backend
+from simulator.scenario import ScenarioError, parse_scenario
+from simulator.transport import TransportFault
 
-__all__ = ["Backend", "create_app"]
+__all__ = ["Backend", "ScenarioError", "TransportFault", "create_app", "parse_scenario"]

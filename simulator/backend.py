@@ -51,8 +51,10 @@ class Backend:
 
     # -- scenarios -------------------------------------------------------
 
-    def load_scenario(self, scenario: Scenario) -> None:
-        """Lay one more scenario over the running simulator (raises ScenarioError)."""
+    def load_scenario(self, scenario: Scenario | str | Path) -> None:
+        """Lay one more scenario (or scenario file) over the running simulator (raises ScenarioError)."""
+        if not isinstance(scenario, Scenario):
+            scenario = load_scenario(scenario)
         with self._lock():
             self._apply(self.scenarios + [scenario], added=[scenario])
 

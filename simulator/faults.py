@@ -178,10 +178,11 @@ class FaultBook:
                 rule.matched += 1
                 if rule.nth and rule.matched != rule.nth:
                     continue
-                if rule.probability < 1 and rule._rng.random() >= rule.probability:
+                draws = rule._rng if rule.seed is not None else rng  # the rule's own seed, else the server's
+                if rule.probability < 1 and draws.random() >= rule.probability:
                     continue
                 if rule.outcome.latency is not None:
-                    decision.latency_ms += rule.outcome.latency.draw(rule._rng if rule.seed is not None else rng)
+                    decision.latency_ms += rule.outcome.latency.draw(draws)
                 elif decision.outcome is None:
                     decision.outcome = rule.outcome
                 else:

@@ -88,3 +88,9 @@ def test_lost_response_by_timeout_with_the_magic_value(server):
     with pytest.raises(requests.exceptions.ReadTimeout):
         create(server, order_body(reference="SLOW-LOST-1"), timeout=0.5)
     assert find(server, "SLOW-LOST-1")[0]["status"] == "Issued"
+
+
+def test_lost_timeout_magic_value(server):
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        create(server, order_body(reference="SIM-LOST-TIMEOUT-1"), timeout=0.5)
+    assert find(server, "SIM-LOST-TIMEOUT-1")[0]["status"] == "Issued"
