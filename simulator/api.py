@@ -60,6 +60,8 @@ def partner_api(tenant: str, environment: str, company: str, endpoint: str):
     finally:
         changes.reset(token)
     entry["transitions"] = [{"orderId": order_id, "from": old, "to": new} for order_id, old, new in recorded]
+    if entry["orderId"] is None and recorded:
+        entry["orderId"] = recorded[-1][0]  # a create that failed into Error still made an order
     _journal(backend, namespace, entry, response)
     return response
 
@@ -108,8 +110,6 @@ def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
                 backend.magic.refund(decision.rules[-1:])
                 entry["faults"] = decision.rules[:-1]
                 entry["outcome"] = None
-        if operation == "create" and response.status_code == 201:
-            entry["orderId"] = response.get_json()["orderId"]
         return response
     finally:
         if backend.limits:
