@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="scenario file laid over the default catalog (repeatable)")
     serve.add_argument("--data", metavar="FILE", help="keep state in this TinyDB file across restarts")
     serve.add_argument("--seed", type=int, help="make generated ids and numbers reproducible")
+    serve.add_argument("--quiet", action="store_true", help="do not print a line per request")
     serve.add_argument("--control-token", metavar="TOKEN", default=os.environ.get("CM_SIM_CONTROL_TOKEN"),
                        help="require this x-sim-token header on the control API (or set CM_SIM_CONTROL_TOKEN)")
     args = parser.parse_args(argv)
@@ -33,6 +35,9 @@ def run_server(args: argparse.Namespace) -> int:
     from simulator.scenario import ScenarioError
     from simulator.server import THREADS
 
+    if not args.quiet:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+        logging.getLogger("waitress").setLevel(logging.WARNING)
     try:
         backend = Backend(scenarios=args.scenario, data_file=args.data, seed=args.seed)
     except ScenarioError as error:

@@ -15,8 +15,10 @@ API = f"/{TENANT}/production/CRONUS%2520International%2520Ltd./channelManager"
 
 
 class Served:
-    def __init__(self, *args):
+    def __init__(self, *args, quiet=True):
         command = [str(Path(sys.executable).with_name("cm-sim")), "serve", "--port", "0", *args]
+        if quiet:
+            command.append("--quiet")
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         first = self.process.stdout.readline()
         assert "serving on" in first, first + self.process.stderr.read()
@@ -26,11 +28,12 @@ class Served:
     def call(self, method, path="", **kwargs):
         return requests.request(method, self.url + API + path, headers=HEADERS, timeout=30, **kwargs)
 
-    def stop(self):
+    def stop(self) -> str:
+        """Stop it gracefully; the rest of what it printed."""
         self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=20) == 0
-        self.process.stdout.close()
-        self.process.stderr.close()
+        printed, _ = self.process.communicate(timeout=20)
+        assert self.process.returncode == 0
+        return printed
 
 
 @pytest.fixture
@@ -143,3 +146,16 @@ def test_a_broken_scenario_file_stops_start_up_with_its_name(tmp_path):
     process = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert process.returncode == 2
     assert f"{broken}: catalog.currancy: Unknown field." in process.stderr
+
+
+def test_console_prints_a_line_per_request_unless_quiet():
+    server = Served(quiet=False)
+    created = server.call("POST", json=seed_create_body())
+    server.call("GET", "/not-a-guid")
+    printed = server.stop().splitlines()
+    order_id = created.json()["orderId"]
+    assert printed[-2].endswith(f" {TENANT}/production/CRONUS International Ltd. create 201 " + printed[-2].split()[-2] + f" {order_id}")
+    assert " get 400 " in printed[-1] and printed[-1].endswith(" not-a-guid")
+    quiet = Served()
+    quiet.call("GET", "/not-a-guid")
+    assert quiet.stop() == ""
