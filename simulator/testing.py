@@ -1,0 +1,121 @@
+"""A handle on a running simulator for tests: its partner API base URL, a requests
+session, and the control API (faults, scenarios, clock, journal) scoped to one namespace.
+
+The pytest plugin (simulator.pytest_plugin) hands one to each test.
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+TENANT = "01234567-89ab-cdef-0123-456789abcdef"
+ENVIRONMENT = "production"
+API_KEY = "pytest-key"
+
+
+class Simulator:
+    def __init__(self, url: str, session: requests.Session, company: str | None = None):
+        self.url = url.rstrip("/")
+        self.session = session
+        self.session.headers.setdefault("x-np-api-key", API_KEY)
+        self.tenant = TENANT
+        self.environment = ENVIRONMENT
+        self.company = company or f"pytest-{uuid.uuid4().hex[:12]}"
+        self.base_url = f"{self.url}/{self.tenant}/{self.environment}/{quote(self.company)}/channelManager"
+        self._global_change = False
+        self._rules: set[str] = set()
+
+    # -- the control API -------------------------------------------------
+
+    def add_fault(self, **rule) -> str:
+        """Add a fault rule (scenario-file keys) that only this namespace's calls match."""
+        scoped = {"tenant": self.tenant, "environment": self.environment, "company": self.company, **rule}
+        return self._control("POST", "/faults", json=scoped)["ids"][0]
+
+    def load_scenario(self, scenario: str | Path) -> None:
+        """Load a scenario file or TOML text for the whole server; undone after the test."""
+        self._global_change = True
+        if isinstance(scenario, Path) or (isinstance(scenario, str) and scenario.endswith(".toml") and "\n" not in scenario):
+            self._control("POST", "/scenarios", json={"path": str(Path(scenario).resolve())})
+        else:
+            self._control("POST", "/scenarios", data=scenario.encode(), headers={"Content-Type": "application/toml"})
+
+    def set_clock(self, now: str, frozen: bool = True) -> None:
+        """Set the server's clock (for every namespace); back to real time after the test."""
+        self._global_change = True
+        self._control("PUT", "/clock", json={"now": now, "frozen": frozen})
+
+    def advance_clock(self, **units: float) -> str:
+        self._global_change = True
+        return self._control("POST", "/clock/advance", json=units)["now"]
+
+    def journal(self, **filters) -> list[dict]:
+        """This namespace's recorded calls, oldest first (filters as GET /_sim/journal takes)."""
+        query = {"tenant": self.tenant, "environment": self.environment, "company": self.company, **filters}
+        return self._control("GET", "/journal", params=query)
+
+    def release(self, order_id: str) -> dict:
+        return self._control("POST", f"/orders/{order_id}/release")
+
+    def reset(self) -> None:
+        """Empty this namespace."""
+        self._control("POST", "/reset", json={"tenant": self.tenant, "environment": self.environment,
+                                               "company": self.company})
+
+    def cleanup(self) -> None:
+        """What a test changed goes: its rules and orders, and any server-wide change."""
+        if self._global_change:
+            self._control("POST", "/reset")
+            return
+        for rule_id in self._rules:
+            self._control("DELETE", f"/faults/{rule_id}")
+        self.reset()
+
+    def _control(self, method: str, path: str, **kwargs):
+        response = self.session.request(method, f"{self.url}/_sim{path}", timeout=30, **kwargs)
+        if response.status_code >= 400:
+            raise AssertionError(f"control API {method} {path}: {response.status_code} {response.text}")
+        payload = response.json()
+        if method == "POST" and path == "/faults":
+            self._rules.update(payload["ids"])
+        return payload
+
+
+class WSGIAdapter(BaseAdapter):
+    """Send a requests.Session's calls straight into a WSGI app: no socket, no thread."""
+
+    def __init__(self, app):
+        super().__init__()
+        self.app = app
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        from werkzeug.test import Client
+
+        from simulator.transport import TransportFault
+
+        parts = urlsplit(request.url)
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        try:
+            answered = Client(self.app).open(
+                path=parts.path, query_string=parts.query, method=request.method, headers=dict(request.headers),
+                data=body, base_url=f"{parts.scheme}://{parts.netloc}",
+            )
+        except TransportFault as fault:
+            raise requests.exceptions.ConnectionError(str(fault), request=request) from fault
+        response = requests.Response()
+        response.status_code = answered.status_code
+        response.reason = answered.status.split(" ", 1)[-1]
+        response.headers = CaseInsensitiveDict(answered.headers)
+        response._content = answered.get_data()
+        response.encoding = "utf-8"
+        response.url = request.url
+        response.request = request
+        return response
+
+    def close(self):
+        pass
