@@ -3,6 +3,8 @@ import pytest
 from simulator import Backend, create_app
 from tests.helpers import Api
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def backend():

@@ -1,0 +1,19 @@
+"""The README's pytest examples are real tests: run them as a user's suite would."""
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"## {title}")
+    end = text.index("\n## ", start + 1)
+    return text[start:end]
+
+
+def test_the_plugin_examples_pass(pytester):
+    [code] = re.findall(r"```python\n(.*?)```", readme_section("Testing your integration with pytest"), re.S)
+    pytester.makepyfile(test_readme=code)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
