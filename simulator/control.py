@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Blueprint, Response, current_app, request
 
@@ -18,7 +19,8 @@ from simulator.manifest import manifest_page
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario, validate_faults
 
 bp = Blueprint("control", __name__, url_prefix="/_sim")
-OPEN = {"control.health", "control.manifest"}
+OPEN = {"control.health", "control.manifest", "control.openapi"}
+OPENAPI = Path(__file__).with_name("openapi.json")
 UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 
 
@@ -40,6 +42,12 @@ def require_token():
 @bp.get("/health")
 def health():
     return json_response(200, {"status": "ok"})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3 document of the partner API."""
+    return Response(OPENAPI.read_bytes(), content_type="application/json")
 
 
 @bp.get("/manifest")
