@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test clean
+.PHONY: run test ui-deps screenshot clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -19,6 +19,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium (driven by Playwright) and zbar for the browser tests; needs root.
+ui-deps:
+	@if ! command -v chromium >/dev/null || ! command -v zbarimg >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium zbar-tools >/dev/null; \
+	fi
+
+screenshot: $(STAMP) ui-deps
+	$(BIN)/python scripts/dashboard_screenshot.py dashboard.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

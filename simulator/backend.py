@@ -42,7 +42,7 @@ class Backend:
         self._default = load_scenario(default_scenario_path())
         self._startup = [load_scenario(s) if not isinstance(s, Scenario) else s for s in scenarios]
         self.scenarios: list[Scenario] = []
-        self.store = Store(data_file)
+        self.store = Store(data_file, self.clock)
         self._apply(self._startup)
         # after a restart the same seed must not draw the numbers of the first run again
         self.numbers = Numbers(None if seed is None else f"{seed}/{len(self.store)}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, request
 
 from simulator.api import json_response
+from simulator.dashboard import dashboard_page
 from simulator.clock import parse_datetime
 from simulator.errors import ApiError, BadRequest, NotFound, Unauthorized
 from simulator.magic import describe_magic_values
@@ -35,8 +36,15 @@ def backend():
 @bp.before_request
 def require_token():
     token = current_app.config.get("CONTROL_TOKEN")
-    if token and request.endpoint not in OPEN and request.headers.get("x-sim-token") != token:
+    given = request.headers.get("x-sim-token") or (request.args.get("token") if request.endpoint == "control.dashboard" else None)
+    if token and request.endpoint not in OPEN and given != token:
         raise Unauthorized("The control API needs the x-sim-token header")
+
+
+@bp.get("/")
+def dashboard():
+    """The dashboard (with a control token, open it as /_sim/?token=...)."""
+    return Response(dashboard_page(backend(), request.host_url.rstrip("/")), content_type="text/html; charset=utf-8")
 
 
 @bp.get("/health")

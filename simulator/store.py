@@ -32,8 +32,10 @@ class Footprint:
 
 
 class Store:
-    def __init__(self, data_file: str | Path | None = None):
+    def __init__(self, data_file: str | Path | None = None, clock=None):
         self.lock = threading.RLock()
+        self._clock = clock
+        self._history: dict[tuple[Namespace, str], list[tuple[str, str]]] = {}  # (at, status), since start-up
         self._orders: dict[tuple[Namespace, str], Order] = {}
         self._footprints: dict[tuple[Namespace, str], Footprint] = {}
         self._by_reference: dict[tuple, str] = {}
@@ -70,6 +72,14 @@ class Store:
         """Every order of a namespace (of all namespaces when None)."""
         return [order for key, order in self._orders.items() if namespace is None or key[0] == namespace]
 
+    def bookings(self) -> list[tuple[Namespace, str, str, str, int]]:
+        """Capacity in use: (namespace, admission, day, slot, units) wherever some is."""
+        return [(*key, used) for key, used in sorted(self._capacity.items()) if used > 0]
+
+    def history(self, order: Order) -> list[tuple[str, str]]:
+        """The statuses the order has had since start-up, with when (the simulator's clock)."""
+        return list(self._history.get(order.key, []))
+
     def by_manifest(self, manifest_id: str) -> Order | None:
         key = self._by_manifest.get(manifest_id)
         return self._orders[key] if key else None
@@ -100,6 +110,10 @@ class Store:
         for order in remove:
             self._drop(order.key)
         for order in put:
+            previous = self._orders.get(order.key)
+            if previous is None or previous.status is not order.status:
+                at = self._clock.now().isoformat() if self._clock else ""
+                self._history.setdefault(order.key, []).append((at, order.status.value))
             self._release(order.key)
             self._index(order)
         if self._journal:
@@ -159,6 +173,7 @@ class Store:
     def _drop(self, key: tuple[Namespace, str]) -> None:
         self._release(key)
         order = self._orders.pop(key, None)
+        self._history.pop(key, None)
         if order is None:
             return
         self._namespace_of.pop(order.order_id, None)
