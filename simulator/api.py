@@ -16,8 +16,8 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, current_app, g, request
 
 from simulator.channel_manager import StuckInProcessing
-from simulator.errors import ApiError, NotFound, UnsupportedMethod
-from simulator.faults import Call, Decision
+from simulator.errors import ApiError, IssuanceFailed, NotFound, UnsupportedMethod
+from simulator.faults import Call, Decision, applied
 from simulator.gateway import TooManyRequests, Unavailable
 from simulator.guids import parse_guid
 from simulator.render import order_json, order_summary
@@ -46,6 +46,8 @@ class ServerTimeout(ApiError):
     provide_automatic_options=False,
 )
 def partner_api(tenant: str, environment: str, company: str, endpoint: str):
+    if tenant == "_sim":  # the control API's prefix is never a tenant
+        return json_response(404, {"code": "resource_not_found", "message": f"{request.path} Not Found"})
     g.started = time.perf_counter()
     g.started_at = datetime.now(timezone.utc)
     backend = current_app.extensions["simulator"]
@@ -59,6 +61,8 @@ def partner_api(tenant: str, environment: str, company: str, endpoint: str):
         response = error_response(error)
         if error.field or error.rule:
             entry["rejection"] = {"field": error.field, "rule": error.rule, "message": error.message}
+        elif isinstance(error, IssuanceFailed):
+            entry["rejection"] = {"field": None, "rule": "issuance", "message": error.message}
     finally:
         changes.reset(token)
     entry["transitions"] = [{"orderId": order_id, "from": old, "to": new} for order_id, old, new in recorded]
@@ -87,35 +91,53 @@ def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
     call = _call(backend, operation, namespace, target, body)
     entry["orderId"] = target if operation not in ("create", "list") else None
     entry["sellToOrderReference"] = call.reference or None
+    gate = backend.gate(request.headers.get("x-np-api-key", ""))  # the same one on the way out
+    if gate:
+        gate.enter()
+    try:
+        return _decide_and_perform(backend, operation, namespace, target, body, call, entry)
+    finally:
+        if gate:
+            gate.leave()
+
+
+def _decide_and_perform(backend, operation, namespace, target, body, call, entry) -> Response:
     decision = _decide(backend, call)
     entry["faults"] = decision.rules
     entry["outcome"] = decision.outcome.kind if decision.outcome else None
-    if backend.limits:
-        backend.limits.enter()
+    if decision.latency_ms:
+        time.sleep(decision.latency_ms / 1000)
+    outcome = decision.outcome
+    if outcome and outcome.respond == 429:
+        raise TooManyRequests("Rate limit exceeded. Retry with exponential backoff.")
+    if outcome and outcome.respond == 503:
+        raise Unavailable("The service is temporarily unavailable. Retry with exponential backoff.")
+    if outcome and outcome.transport:
+        request_transport_fault(outcome.transport, outcome.hang_seconds)
+        entry["transport"] = outcome.transport
+        return error_response(Unavailable("The service is temporarily unavailable."))  # what "truncated" cuts
+    token = applied.set(False)
     try:
-        if decision.latency_ms:
-            time.sleep(decision.latency_ms / 1000)
-        outcome = decision.outcome
-        if outcome and outcome.respond == 429:
-            raise TooManyRequests("Rate limit exceeded. Retry with exponential backoff.")
-        if outcome and outcome.respond == 503:
-            raise Unavailable("The service is temporarily unavailable. Retry with exponential backoff.")
-        if outcome and outcome.transport:
-            request_transport_fault(outcome.transport, outcome.hang_seconds)
-            return json_response(200, {})
         response = _perform(backend, operation, namespace, target, body, outcome)
-        if outcome and outcome.lose_response:
-            if response.status_code < 400:
-                request_transport_fault(outcome.lose_response, outcome.hang_seconds)
-            else:  # nothing was committed, so nothing is lost: the rule did not fire
-                backend.faults.refund(decision.rules[-1:])
-                backend.magic.refund(decision.rules[-1:])
-                entry["faults"] = decision.rules[:-1]
-                entry["outcome"] = None
+        if outcome and outcome.lose_response and response.status_code < 400:
+            request_transport_fault(outcome.lose_response, outcome.hang_seconds)
+            entry["transport"] = outcome.lose_response
+            applied.set(True)
         return response
     finally:
-        if backend.limits:
-            backend.limits.leave()
+        if outcome and outcome.kind in DOMAIN_OUTCOMES and not applied.get():
+            _refund(backend, decision, entry)  # the call never reached the point where it applies
+        applied.reset(token)
+
+
+DOMAIN_OUTCOMES = ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "lose_response")
+
+
+def _refund(backend, decision, entry: dict) -> None:
+    backend.faults.refund(decision.decisive)
+    backend.magic.refund(decision.decisive)
+    entry["faults"] = [rule for rule in decision.rules if rule != decision.decisive]
+    entry["outcome"] = None
 
 
 def _route(method: str, path: list[str]) -> tuple[str, str]:
@@ -179,7 +201,7 @@ def _decide(backend, call: Call) -> Decision:
     decision = backend.faults.decide(call, backend.random)
     if decision.outcome is None:
         magic = backend.magic.decide(call, backend.random)
-        decision.outcome = magic.outcome
+        decision.outcome, decision.decisive = magic.outcome, magic.decisive
         decision.rules += magic.rules
     return decision
 
@@ -187,6 +209,7 @@ def _decide(backend, call: Call) -> Decision:
 def _journal(backend, namespace, entry: dict, response: Response) -> None:
     tenant, environment, company = namespace
     body = entry.pop("body", None)
+    transport = entry.pop("transport", None)
     log.info("%s/%s/%s %s %s %.1fms %s", tenant, environment, company, entry["operation"] or request.method,
              response.status_code, (time.perf_counter() - g.started) * 1000, entry["orderId"] or "-")
     backend.journal.record({
@@ -196,7 +219,10 @@ def _journal(backend, namespace, entry: dict, response: Response) -> None:
         "namespace": {"tenant": tenant, "environment": environment, "company": company},
         **entry,
         "request": {"query": request.args.to_dict(), "body": body},
-        "response": {"status": response.status_code, "body": response.get_json(silent=True)},
+        # a transport fault before processing sends no response; a lost one was made, then lost
+        "response": {"status": None if transport and entry["outcome"] == "transport" else response.status_code,
+                     "body": None if transport and entry["outcome"] == "transport" else response.get_json(silent=True),
+                     "lost": transport},
     })
 
 

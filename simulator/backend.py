@@ -10,11 +10,11 @@ from pathlib import Path
 
 from simulator.catalog import Catalog
 from simulator.channel_manager import ChannelManager
-from simulator.clock import Clock
+from simulator.clock import Clock, parse_datetime
 from simulator.faults import FaultBook, make_rule
 from simulator.gateway import Access, Limits
 from simulator.magic import magic_rules
-from simulator.model import Namespace, order_from_dict, order_to_dict
+from simulator.model import Namespace, check_order, order_from_dict, order_to_dict
 from simulator.numbers import Numbers
 from simulator.request_journal import RequestJournal
 from simulator.scenario import Scenario, ScenarioError, build_catalog, default_scenario_path, load_scenario
@@ -35,7 +35,8 @@ class Backend:
         self.magic = FaultBook()
         self.magic.add(magic_rules())
         self.access = Access()
-        self.limits: Limits | None = None
+        self._limits: dict | None = None  # the gateway's limits, when a scenario sets them
+        self._gates: dict[str, Limits] = {}  # per API key, as the real limits are per Entra app
         self.journal = RequestJournal()
         self._rule_counter = 0
         self.random = random.Random(seed)
@@ -70,34 +71,53 @@ class Backend:
         return [rule.id for rule in made]
 
     def clear_scenarios(self) -> None:
-        """Back to the default catalog: no scenario, no rules, keys, restrictions or limits."""
+        """Back to the default catalog: no scenario, no rules, keys, restrictions or limits,
+        and the clock back to real time if a scenario had set it."""
         with self._lock():
+            if any(scenario.clock for scenario in self.scenarios):
+                self.clock.reset()
             self.faults.clear()
             self._apply([])
 
     def _apply(self, scenarios: list[Scenario], added: list[Scenario] | None = None) -> None:
+        """Make `scenarios` the loaded ones; with `added`, only those are new (the other rules keep
+        their counters). Everything is checked before anything changes."""
         catalog = build_catalog([self._default, *scenarios])
-        new_rules = [make_rule(data) for scenario in (scenarios if added is None else added) for data in scenario.faults]
+        taken = set() if added is None else {rule["id"] for rule in self.faults.describe()}
+        new_rules = []
+        for scenario in scenarios if added is None else added:
+            for data in scenario.faults:
+                if data["id"] in taken:
+                    raise ScenarioError(f"{scenario.path}: a fault rule with id '{data['id']}' is already loaded")
+                taken.add(data["id"])
+                new_rules.append(make_rule(data))
         if added is None:
             self.faults.clear()
-        try:
-            self.faults.add(new_rules)
-        except ValueError as error:
-            raise ScenarioError(f"{added[0].path if added else 'scenario'}: {error}") from None
+        self.faults.add(new_rules)
         self.catalog.__dict__.update(catalog.__dict__)
         self.scenarios = list(scenarios)
         self.access = Access()
-        self.limits = None
+        self._limits = None
+        self._gates = {}
         for scenario in scenarios:
             self.access.keys.update({entry["key"]: entry["channel_manager"] for entry in scenario.api_keys})
             self.access.tenants.update(scenario.namespaces.get("tenants", []))
             self.access.environments.update(scenario.namespaces.get("environments", []))
             self.access.companies.update(scenario.namespaces.get("companies", []))
             if scenario.limits:
-                self.limits = Limits(self.clock, **scenario.limits)
+                self._limits = scenario.limits
         for scenario in added if added is not None else scenarios:
             if scenario.clock:
                 self.clock.set(scenario.clock["now"], frozen=scenario.clock["frozen"])
+
+    def gate(self, api_key: str) -> Limits | None:
+        """The limits this key's calls pass (None when no scenario sets limits)."""
+        gates = self._gates  # a reload replaces the dictionary; calls in flight keep theirs
+        if self._limits is None:
+            return None
+        if api_key not in gates:
+            gates.setdefault(api_key, Limits(self.clock, **self._limits))
+        return gates[api_key]
 
     # -- state -----------------------------------------------------------
 
@@ -116,9 +136,16 @@ class Backend:
         return {"clock": self.clock.describe(), "orders": orders}
 
     def import_state(self, state: dict) -> int:
-        """Replace the orders of every namespace the state names with the state's orders."""
+        """Replace the orders of every namespace the state names with the state's orders, and
+        set the clock as exported. Everything is checked before anything changes."""
         orders = [order_from_dict(record) for record in state["orders"]]
+        for order in orders:
+            check_order(order)
+        clock = state.get("clock") or {}
+        moment = parse_datetime(clock["now"]) if clock.get("virtual") else None
         with self._lock():
+            if moment is not None:
+                self.clock.set(moment, frozen=bool(clock.get("frozen")))
             namespaces = {order.namespace for order in orders}
             stale = [order for ns in namespaces for order in self.store.in_namespace(ns)]
             self.store.commit(remove=stale)

@@ -14,7 +14,7 @@ from typing import Mapping
 from simulator.catalog import Catalog, Partner
 from simulator.clock import Clock
 from simulator.errors import BadRequest, IssuanceFailed, NotFound
-from simulator.faults import Outcome
+from simulator.faults import Outcome, mark_applied
 from simulator.guids import braced, parse_guid
 from simulator.issuance import Issuer
 from simulator.model import Namespace, Order, OrderStatus
@@ -99,6 +99,7 @@ class ChannelManager:
                 raise BadRequest(f"Order cannot be confirmed in status {order.status.caption}", "status", "state")
             payment = required_text(_object(body), "paymentReference")
             if fault and fault.fail_confirm:
+                mark_applied()
                 raise BadRequest(fault.fail_confirm)  # the reservations were not confirmed: still Draft
             confirmed = replace(order, payment_reference=code(payment, 20))
             self.issuer.settle_issued(confirmed, self.catalog.partner(order.partner_id))
@@ -163,7 +164,11 @@ class ChannelManager:
     def _issue(self, order: Order, partner: Partner | None, fault: Outcome | None = None, remove=(),
                replaced: Order | None = None) -> Order:
         """Issue and commit the order; a failed issue is committed in Error and re-raised."""
+        if fault and fault.reject:
+            mark_applied()
+            raise BadRequest(fault.reject)  # failed while preparing the import: nothing is stored
         if fault and fault.stick_in_processing:
+            mark_applied()
             order.status = OrderStatus.PROCESSING
             self.store.commit(put=[order], remove=remove)
             raise StuckInProcessing(order)

@@ -4,6 +4,9 @@ from __future__ import annotations
 import threading
 from datetime import date, datetime, timedelta, timezone
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)  # far from datetime's own limits
+
 
 class Clock:
     def __init__(self):
@@ -22,6 +25,7 @@ class Clock:
 
     def set(self, moment: datetime, frozen: bool = False) -> None:
         """Jump to `moment`; frozen, the clock then stays there until advanced."""
+        _check(moment)
         with self._lock:
             self._offset = moment - _real_now()
             self._frozen_at = moment if frozen else None
@@ -36,6 +40,10 @@ class Clock:
 
     def advance(self, delta: timedelta) -> None:
         with self._lock:
+            try:
+                _check((self._frozen_at or _real_now() + self._offset) + delta)
+            except OverflowError:
+                raise ValueError("the clock cannot go that far") from None
             self._offset += delta
             if self._frozen_at is not None:
                 self._frozen_at += delta
@@ -51,6 +59,11 @@ class Clock:
             frozen = self._frozen_at is not None
             virtual = frozen or self._offset != timedelta(0)
         return {"now": format_datetime(self.now()), "frozen": frozen, "virtual": virtual}
+
+
+def _check(moment: datetime) -> None:
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(f"the clock stays between {EARLIEST.year} and {LATEST.year}")
 
 
 def _real_now() -> datetime:

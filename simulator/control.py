@@ -87,9 +87,13 @@ def add_scenario():
     """Load a scenario: TOML text as the body, or JSON `{"path": "scenarios/x.toml"}`."""
     try:
         if request.is_json:
-            scenario = load_scenario(_field(_json(), "path", str))
+            path = _field(_json(), "path", str)
+            if not path.endswith(".toml"):
+                raise BadRequest("path must name a .toml scenario file")
+            scenario = load_scenario(path)
         else:
-            scenario = parse_scenario(request.get_data(as_text=True), request.args.get("name", "posted"))
+            name = request.args.get("name") or f"posted-{len(backend().scenarios) + 1}"
+            scenario = parse_scenario(request.get_data(as_text=True), name)
         backend().load_scenario(scenario)
     except ScenarioError as error:
         raise InvalidScenario(str(error)) from None
@@ -143,18 +147,24 @@ def get_clock():
 
 @bp.put("/clock")
 def set_clock():
-    """`{"now": "2026-12-01T09:00:00Z", "frozen": true}`; `"now": null` goes back to real time."""
+    """`{"now": "2026-12-01T09:00:00Z", "frozen": true}`; `"now": null` goes back to real time;
+    `{"frozen": true}` alone freezes it where it is."""
     body = _json()
+    if not isinstance(body, dict) or not body or set(body) - {"now", "frozen"}:
+        raise BadRequest('give "now" (an ISO 8601 datetime or null) and/or "frozen" (true or false)')
+    frozen = body.get("frozen", False)
+    if not isinstance(frozen, bool):
+        raise BadRequest("frozen must be true or false")
     clock = backend().clock
-    if "now" in body and body["now"] is None:
+    if "now" not in body:
+        clock.freeze(frozen)
+    elif body["now"] is None:
         clock.reset()
-    elif "now" in body:
+    else:
         try:
-            clock.set(parse_datetime(_field(body, "now", str)), frozen=bool(body.get("frozen", False)))
-        except ValueError:
-            raise BadRequest("now must be an ISO 8601 datetime") from None
-    elif "frozen" in body:
-        clock.freeze(bool(body["frozen"]))
+            clock.set(parse_datetime(_field(body, "now", str)), frozen=frozen)
+        except ValueError as error:
+            raise BadRequest(f"now must be an ISO 8601 datetime ({error})") from None
     return json_response(200, clock.describe())
 
 
@@ -162,10 +172,13 @@ def set_clock():
 def advance_clock():
     """`{"days": 1, "hours": 2, ...}` (seconds, minutes, hours, days; may be negative)."""
     body = _json()
-    if not body or set(body) - set(UNITS):
+    if not isinstance(body, dict) or not body or set(body) - set(UNITS):
         raise BadRequest(f"give any of {', '.join(UNITS)}")
     seconds = sum(_field(body, unit, (int, float)) * factor for unit, factor in UNITS.items() if unit in body)
-    backend().clock.advance(timedelta(seconds=seconds))
+    try:
+        backend().clock.advance(timedelta(seconds=seconds))
+    except (ValueError, OverflowError) as error:
+        raise BadRequest(str(error)) from None
     return json_response(200, backend().clock.describe())
 
 

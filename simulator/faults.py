@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import threading
+from contextvars import ContextVar
+from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 
 OPERATIONS = ("create", "get", "list", "confirm", "replace", "delete")
 TRANSPORT_FAULTS = ("reset", "empty_reply", "truncated", "hang")
+REFERENCE_LENGTH = 50  # sellToOrderReference is a Code[50]
+CEILING_MS = 600_000  # no drawn delay is longer than ten minutes
 ISSUING = ("create", "replace")
+
+
+# set by the domain when it carries out a rule's outcome during the current call
+applied: ContextVar[bool] = ContextVar("fault_applied", default=False)
+
+
+def mark_applied() -> None:
+    applied.set(True)
 
 
 @dataclass
@@ -42,7 +53,7 @@ class Latency:
         if self.distribution == "uniform":
             return rng.uniform(self.min_ms, self.max_ms)
         if self.distribution == "lognormal":
-            return rng.lognormvariate(math.log(self.median_ms), self.sigma)
+            return min(rng.lognormvariate(math.log(self.median_ms), self.sigma), CEILING_MS)
         return self.fixed_ms
 
 
@@ -51,6 +62,7 @@ class Outcome:
     """Exactly one of these is set on a rule."""
 
     fail_issuance: str = ""
+    reject: str = ""  # refused before anything is stored, as a failure while preparing the import
     fail_confirm: str = ""
     stick_in_processing: bool = False
     respond: int = 0  # 429 or 503, the gateway's answers
@@ -61,8 +73,8 @@ class Outcome:
 
     @property
     def kind(self) -> str:
-        for name in ("fail_issuance", "fail_confirm", "stick_in_processing", "respond", "latency", "transport",
-                     "lose_response"):
+        for name in ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "respond", "latency",
+                     "transport", "lose_response"):
             if getattr(self, name):
                 return name
         return ""
@@ -78,7 +90,7 @@ class FaultRule:
     environment: str = ""
     company: str = ""
     partner: str = ""
-    reference: str = ""  # a regular expression, searched in the (uppercased) reference
+    reference: str = ""  # a glob pattern (* and ?) matched against the whole reference, case-insensitively
     item: str = ""
     nth: int = 0
     probability: float = 1.0
@@ -91,7 +103,7 @@ class FaultRule:
     def __post_init__(self):
         if self.seed is not None:
             self._rng.seed(self.seed)
-        self._pattern = re.compile(self.reference) if self.reference else None
+        self.reference = self.reference.upper()
 
     def matches(self, call: Call) -> bool:
         tenant, environment, company = call.namespace
@@ -101,14 +113,14 @@ class FaultRule:
             and (not self.environment or self.environment == environment)
             and (not self.company or self.company == company)
             and (not self.partner or self.partner == call.partner_id)
-            and (self._pattern is None or bool(self._pattern.search(call.reference)))
+            and (not self.reference or fnmatchcase(call.reference[:REFERENCE_LENGTH], self.reference))
             and (not self.item or self.item in call.items)
             and self._applies_to(call.operation)
         )
 
     def _applies_to(self, operation: str) -> bool:
         kind = self.outcome.kind
-        if kind in ("fail_issuance", "stick_in_processing"):
+        if kind in ("fail_issuance", "reject", "stick_in_processing"):
             return operation in ISSUING
         if kind == "fail_confirm":
             return operation == "confirm"
@@ -121,7 +133,11 @@ class FaultRule:
     def describe(self) -> dict:
         described = {"id": self.id, "description": self.description, "outcome": self.outcome.kind,
                      "matched": self.matched, "fired": self.fired}
-        described["remaining"] = None if self.times is None else max(0, self.times - self.fired)
+        if self.nth:  # only the nth matching call can fire it
+            left = 0 if self.matched >= self.nth else 1
+            described["remaining"] = left if self.times is None else min(left, max(0, self.times - self.fired))
+        else:
+            described["remaining"] = None if self.times is None else max(0, self.times - self.fired)
         return described
 
 
@@ -131,6 +147,7 @@ class Decision:
 
     latency_ms: float = 0
     outcome: Outcome | None = None
+    decisive: str = ""  # the id of the rule whose outcome it is
     rules: list[str] = field(default_factory=list)  # ids of the rules that fired
 
 
@@ -158,11 +175,11 @@ class FaultBook:
         with self._lock:
             self._rules = []
 
-    def refund(self, rule_ids: list[str]) -> None:
-        """Give back a firing that did not take effect."""
+    def refund(self, rule_id: str) -> None:
+        """Give back a firing whose outcome did not take effect."""
         with self._lock:
             for rule in self._rules:
-                if rule.id in rule_ids and rule.fired:
+                if rule.id == rule_id and rule.fired:
                     rule.fired -= 1
 
     def describe(self) -> list[dict]:
@@ -185,6 +202,7 @@ class FaultBook:
                     decision.latency_ms += rule.outcome.latency.draw(draws)
                 elif decision.outcome is None:
                     decision.outcome = rule.outcome
+                    decision.decisive = rule.id
                 else:
                     continue
                 rule.fired += 1
@@ -196,6 +214,7 @@ def make_rule(data: dict) -> FaultRule:
     """A fresh rule (counters at zero) from validated scenario data."""
     outcome = Outcome(
         fail_issuance=data.get("fail_issuance", ""),
+        reject=data.get("reject", ""),
         fail_confirm=data.get("fail_confirm", ""),
         stick_in_processing=data.get("stick_in_processing", False),
         respond=data.get("respond", 0),

@@ -102,6 +102,8 @@ class Limits:
 
     def _admit_in_window(self) -> None:
         now = self.clock.now().timestamp()
+        if self._recent and self._recent[-1] > now:
+            self._recent.clear()  # the clock was set back: the calls it counted are in its future
         while self._recent and self._recent[0] <= now - self.window_seconds:
             self._recent.popleft()
         if len(self._recent) >= self.requests_per_window:

@@ -6,6 +6,7 @@ is rejected with nothing stored (BadRequest).
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, time
@@ -13,11 +14,13 @@ from datetime import date, time
 from simulator.catalog import Catalog, Item, Partner
 from simulator.clock import Clock
 from simulator.errors import BadRequest, IssuanceFailed
+from simulator.faults import mark_applied
 from simulator.model import Line, Manifest, Order, OrderStatus, Ticket, Wallet
 from simulator.numbers import NumberClash, Numbers
 from simulator.store import Store
 
 MAX_WALLETS_PER_LINE = 9999  # the real issuer encodes wallet numbers below 10000
+PLACEHOLDER = re.compile(r"\{(admission|visit_date|slot|capacity|would_be|external_reference)\}")
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Issuer:
         """
         plans = [self._plan_line(line) for line in order.lines]
         if failure:
+            mark_applied()
             raise IssuanceFailed(self._failure_message(failure, order, plans, replaced))
         self._reserve(order, plans, replaced)
         self._number(plans)
@@ -126,10 +130,7 @@ class Issuer:
             used = self.store.capacity_used(order.namespace, admission.code, first.visit_date, slot.start.isoformat())
             values.update(admission=admission.code, visit_date=first.visit_date, slot=slot.start.isoformat(),
                           capacity=slot.capacity, would_be=max(used, slot.capacity) + first.units)
-        try:
-            return template.format_map(_Leave(values))
-        except (ValueError, IndexError):
-            return template  # braces that are not placeholders
+        return PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), match.group(0))), template)
 
     def _reserve(self, order: Order, plans, replaced: Order | None) -> None:
         """Check every ticket against its admission: date, time slot, capacity."""
@@ -215,10 +216,3 @@ class Issuer:
 
 def _at(values: list[str], seq_no: int) -> str:
     return values[seq_no - 1] if len(values) >= seq_no else ""
-
-
-class _Leave(dict):
-    """Leave unknown placeholders as they are."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"

@@ -18,6 +18,7 @@ PAST_DATE = "Expected visit date {visit_date} for admission code {admission} is 
 EXTERNAL_REFERENCE = (
     "The selected external reference is already in use with another wallet. Requested reference: {external_reference}"
 )
+TICKET_NUMBER = "Unable to generate a unique pre-assigned ticket number after 10 attempts."
 CONFIRM_FAILED = "The ticket reservation could not be confirmed: the reservation request has expired."
 
 # (reference prefix, operation, outcome, what it does)
@@ -30,10 +31,12 @@ MAGIC_VALUES = [
      "issuance fails as for a visit date in the past; the order is left in Error"),
     ("SIM-FAIL-EXTREF", "create", Outcome(fail_issuance=EXTERNAL_REFERENCE),
      "issuance fails with the external reference already in use; the order is left in Error"),
+    ("SIM-FAIL-TICKET-NUMBER", "create", Outcome(reject=TICKET_NUMBER),
+     "refused with 400 while preparing the import (no unique ticket number); nothing is stored"),
     ("SIM-FAIL-CONFIRM", "confirm", Outcome(fail_confirm=CONFIRM_FAILED),
-     "confirm fails with 400 and the order stays Draft"),
+     "confirm fails with 400 and the order stays Draft (always, for such an order: delete it)"),
     ("SIM-STUCK", "create", Outcome(stick_in_processing=True),
-     "the order stays in Processing (create answers 503) until released with POST /_sim/orders/release"),
+     "the order stays in Processing (create answers 503) until released with POST /_sim/orders/{orderId}/release"),
     ("SIM-LOST-RESPONSE", "create", Outcome(lose_response="reset"),
      "the order is created, then the connection is reset before the response is sent"),
     ("SIM-LOST-TIMEOUT", "create", Outcome(lose_response="hang", hang_seconds=30),
@@ -46,7 +49,7 @@ MAGIC_VALUES = [
 def magic_rules() -> list[FaultRule]:
     return [
         FaultRule(id=f"magic:{prefix}", outcome=outcome, description=text, operation=operation,
-                  reference="^" + prefix)
+                  reference=prefix + "*")
         for prefix, operation, outcome, text in MAGIC_VALUES
     ]
 

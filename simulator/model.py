@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 
 Namespace = tuple[str, str, str]  # (tenant, environment, company)
@@ -158,3 +158,33 @@ def order_from_dict(record: dict) -> Order:
             "lines": lines,
         }
     )
+
+
+def check_order(order: Order) -> None:
+    """Raise ValueError unless every field of a rebuilt order has the type it must have."""
+    _expect(isinstance(order.namespace, tuple) and len(order.namespace) == 3
+            and all(isinstance(part, str) for part in order.namespace), "namespace")
+    for name in ("order_id", "partner_id", "sell_to_order_reference", "sell_to_email", "sell_to_name",
+                 "sell_to_language", "payment_reference", "status_message", "job_id"):
+        _expect(isinstance(getattr(order, name), str), name)
+    _expect(isinstance(order.received_at, datetime) and order.received_at.tzinfo is not None, "received_at")
+    _expect(isinstance(order.lines, list), "lines")
+    for line in order.lines:
+        _expect(isinstance(line, Line) and isinstance(line.quantity, int) and line.quantity >= 1, "lines.quantity")
+        date.fromisoformat(line.visit_date)
+        for wallet in line.wallets:
+            _expect(isinstance(wallet.issued_at, datetime), "wallets.issued_at")
+            _expect(all(isinstance(getattr(wallet, name), (int, float)) for name in ("price_excl_vat", "price_incl_vat")),
+                    "wallets.price")
+            _expect(all(isinstance(getattr(wallet, name), str) for name in (
+                "wallet_id", "reference_number", "external_reference_number", "name", "currency_code")), "wallets")
+            for ticket in wallet.tickets:
+                _expect(isinstance(ticket.units, int) and ticket.units >= 1, "tickets.units")
+                _expect(all(isinstance(getattr(ticket, name), str) for name in (
+                    "id", "asset_id", "number", "item_number", "description", "admission_code", "slot")), "tickets")
+                date.fromisoformat(ticket.visit_date)
+
+
+def _expect(condition: bool, name: str) -> None:
+    if not condition:
+        raise ValueError(f"{name} has the wrong type")

@@ -24,12 +24,17 @@ class RequestJournal:
         return entry
 
     def query(self, filters: Mapping[str, str]) -> list[dict]:
-        """Entries matching every given filter, oldest first; `since` and `limit` page them."""
+        """Entries matching every given filter, oldest first. With `since` (an entry id), the
+        first `limit` after it (paging forward); without, the latest `limit`."""
         since = int(filters.get("since", 0) or 0)
         limit = int(filters.get("limit", 0) or 0)
+        if since < 0 or limit < 0:
+            raise ValueError("since and limit cannot be negative")
         with self._lock:
             entries = [entry for entry in self._entries if entry["id"] > since and _matches(entry, filters)]
-        return entries[-limit:] if limit else entries
+        if not limit:
+            return entries
+        return entries[:limit] if "since" in filters else entries[-limit:]
 
     def clear(self, namespace: tuple[str, str, str] | None = None) -> None:
         with self._lock:

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import threading
 
-THREADS = 8
+THREADS = 16
+# waitress reads ahead on a connection, so it notices a client that went away (which ends a hang)
+SERVER_OPTIONS = {"threads": THREADS, "channel_request_lookahead": 1}
 
 
 class ThreadedServer:
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = THREADS):
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
         from waitress import create_server
 
         self.app = app
         self._sockets: dict = {}  # waitress's socket map: the listener and every open connection
-        self._server = create_server(app, host=host, port=port, threads=threads, map=self._sockets)
+        self._server = create_server(app, host=host, port=port, map=self._sockets, **SERVER_OPTIONS)
         self.url = f"http://{host}:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, name="cm-sim", daemon=True)
 
@@ -21,15 +23,14 @@ class ThreadedServer:
         return self
 
     def stop(self) -> None:
-        """Stop at once, closing idle keep-alive connections too."""
+        """Stop at once: hangs end, calls in progress finish, idle connections are closed."""
         self.app.wsgi_app.stopping.set()
-        self._server.close()
-        connections = list(self._sockets.values())
-        self._sockets.clear()  # waitress's loop ends when its map is empty
+        self._server.task_dispatcher.shutdown(timeout=10)  # the workers are done before any socket closes
+        sockets = list(self._sockets.values())  # the listener, waitress's trigger, the connections
+        self._sockets.clear()  # waitress's loop ends when its map is empty ...
         self._thread.join(timeout=10)
-        for connection in connections:
-            connection.close()
-        self._server.task_dispatcher.shutdown()
+        for socket in sockets:  # ... and only then are the sockets closed under it
+            socket.close()
 
     def __enter__(self) -> ThreadedServer:
         return self.start()

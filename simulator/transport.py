@@ -8,10 +8,12 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 
 from flask import request
 
 ENVIRON_KEY = "cm_sim.transport"
+HANG_POLL_SECONDS = 0.1
 
 
 class TransportFault(ConnectionError):
@@ -52,11 +54,20 @@ class TransportFaults:
             start_response(captured["status"], captured["headers"])
             return _cut_off(body, ClientDisconnected)
         if kind == "hang":
-            self.stopping.wait(hang_seconds)
+            self._hang(channel, hang_seconds)
         if kind == "reset":
             # with a zero linger time, closing the socket sends RST instead of FIN
             channel.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         raise ClientDisconnected(kind)  # waitress then closes the connection without a reply
+
+
+    def _hang(self, channel, seconds: float) -> None:
+        """Keep the connection open and silent until the time is up, the client gives up,
+        or the server stops."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and channel.connected:
+            if self.stopping.wait(min(HANG_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+                return
 
 
 def _cut_off(body: bytes, disconnected):

@@ -1,4 +1,6 @@
 """The control API: reset, scenarios at run time, journal, state export and import, token."""
+import json
+
 from simulator import Backend, create_app
 from tests.helpers import DEMO, TENANT, Api, line, order_body, past_day
 
@@ -86,7 +88,7 @@ def test_a_bad_scenario_is_refused_and_changes_nothing(client):
 
 def test_journal_records_request_response_rule_transition_and_rejection(client):
     api = Api(client)
-    client.post("/_sim/faults", json={"id": "once", "operation": "create", "reference": "^J-ERR", "fail_issuance": "boom"})
+    client.post("/_sim/faults", json={"id": "once", "operation": "create", "reference": "J-ERR*", "fail_issuance": "boom"})
     order = api.created(order_body(reference="J-OK", paid=False))
     api.confirm(order["orderId"])
     api.create(order_body(reference="J-ERR"))
@@ -160,3 +162,57 @@ def test_failed_create_leaves_error_visible_in_journal_and_list(client):
     api.create(order_body(reference="PAST", items=[line(visit_date=past_day())]))
     [entry] = client.get("/_sim/journal?status=400").get_json()
     assert entry["transitions"][0]["to"] == "Error"
+
+
+def test_a_bad_state_import_changes_nothing(client):
+    api = Api(client)
+    order = api.created(order_body())
+    state = client.get("/_sim/state").get_json()
+    broken = json.loads(json.dumps(state))
+    broken["orders"][0]["lines"][0]["wallets"][0]["tickets"][0]["units"] = "x"
+    assert client.put("/_sim/state", json=broken).status_code == 400
+    missing_time = json.loads(json.dumps(state))
+    missing_time["orders"][0]["received_at"] = None
+    assert client.put("/_sim/state", json=missing_time).status_code == 400
+    assert api.get(order["orderId"]).get_json() == order
+    assert len(api.list(DEMO).get_json()) == 1
+
+
+def test_state_import_sets_the_exported_clock(client):
+    client.put("/_sim/clock", json={"now": "2030-01-01T00:00:00Z", "frozen": True})
+    state = client.get("/_sim/state").get_json()
+    other = create_app(Backend()).test_client()
+    other.put("/_sim/state", json=state)
+    assert other.get("/_sim/clock").get_json() == {"now": "2030-01-01T00:00:00Z", "frozen": True, "virtual": True}
+
+
+def test_journal_pages_forward_with_since(client):
+    api = Api(client)
+    for index in range(5):
+        api.get(f"{index}")
+    ids = [entry["id"] for entry in client.get("/_sim/journal").get_json()]
+    assert [e["id"] for e in client.get("/_sim/journal?since=0&limit=2").get_json()] == ids[:2]
+    assert [e["id"] for e in client.get(f"/_sim/journal?since={ids[1]}&limit=2").get_json()] == ids[2:4]
+    assert client.get("/_sim/journal?limit=-2").status_code == 400
+
+
+def test_clock_refuses_what_it_cannot_hold(client):
+    assert client.put("/_sim/clock", json={"now": "9999-12-31T23:59:58Z"}).status_code == 400
+    assert client.post("/_sim/clock/advance", json={"days": 99999999}).status_code == 400
+    assert client.put("/_sim/clock", json={"frozen": "no"}).status_code == 400
+    assert client.put("/_sim/clock", json=[]).status_code == 400
+    assert client.put("/_sim/clock", json={"colour": 1}).status_code == 400
+    assert client.get("/_sim/clock").get_json()["virtual"] is False
+    assert Api(client).list(DEMO).status_code == 200
+
+
+def test_partner_paths_under_the_control_prefix_are_not_found(client):
+    response = client.get(f"/_sim/x/y/channelManager/orders/{DEMO}", headers={"x-np-api-key": "k"})
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "resource_not_found"
+
+
+def test_scenario_paths_must_be_toml_files(client):
+    response = client.post("/_sim/scenarios", json={"path": "/etc/passwd"})
+    assert response.status_code == 400
+    assert response.get_json()["message"] == "path must name a .toml scenario file"

@@ -50,6 +50,12 @@ def check_external_reference_in_use(client, api):
     assert api.find("REF-1")["status"] == "Error"
 
 
+def check_ticket_numbers_exhausted(client, api):
+    assert_error(api.create(order_body()), 400, "Unable to generate a unique pre-assigned ticket number after 10 attempts.")
+    assert api.list(DEMO).get_json() == []
+    assert api.create(order_body()).status_code == 201
+
+
 def check_confirm_fails(client, api):
     draft = api.created(order_body(paid=False))
     assert api.confirm(draft["orderId"]).status_code == 400
@@ -110,6 +116,7 @@ CHECKS = {
     "sold-out.toml": check_sold_out,
     "past-visit-date.toml": check_past_visit_date,
     "external-reference-in-use.toml": check_external_reference_in_use,
+    "ticket-numbers-exhausted.toml": check_ticket_numbers_exhausted,
     "confirm-fails.toml": check_confirm_fails,
     "stuck-in-processing.toml": check_stuck_in_processing,
     "lost-response.toml": check_lost_response,

@@ -54,7 +54,7 @@ def test_nth_matching_call_only(api, client, rules):
     assert_error(api.create(order_body(reference="A2")), 400, "the second create fails")
     assert api.create(order_body(reference="A3")).status_code == 201
     assert fired(client, "second") == {"id": "second", "description": "", "outcome": "fail_issuance",
-                                       "matched": 3, "fired": 1, "remaining": None}
+                                       "matched": 3, "fired": 1, "remaining": 0}
 
 
 def test_probability_with_a_seed_is_repeatable(client):
@@ -73,7 +73,7 @@ def test_probability_with_a_seed_is_repeatable(client):
 
 @pytest.mark.parametrize("criterion, matching, other", [
     ({"partner": PLAIN}, order_body(partner=PLAIN), order_body()),
-    ({"reference": "^VIP-"}, order_body(reference="vip-7"), order_body(reference="REGULAR")),
+    ({"reference": "vip-*"}, order_body(reference="vip-7"), order_body(reference="REGULAR")),
     ({"item": "31010"}, order_body(items=[line(), line(item="31010", visit_date="2031-06-03")]), order_body()),
     ({"company": "CRONUS International Ltd."}, order_body(), None),
     ({"tenant": TENANT, "environment": "production"}, order_body(), None),
@@ -92,7 +92,7 @@ def test_rules_match_on_call_attributes(client, rules, criterion, matching, othe
 def test_rules_match_stored_orders_for_other_operations(api, rules):
     keep = api.created(order_body(reference="KEEP-1"))
     hit = api.created(order_body(reference="HIT-1"))
-    rules({"reference": "^HIT-", "operation": "delete", "respond": 503})
+    rules({"reference": "HIT-*", "operation": "delete", "respond": 503})
     assert api.delete(hit["orderId"]).status_code == 503
     assert api.get(hit["orderId"]).get_json()["status"] == "Issued"
     assert api.delete(keep["orderId"]).status_code == 200
@@ -178,3 +178,46 @@ def test_rules_are_listed_removed_and_cleared(client, rules):
     assert client.delete("/_sim/faults/a").status_code == 404
     assert client.delete("/_sim/faults").status_code == 200
     assert client.get("/_sim/faults").get_json() == []
+
+
+def test_a_rule_is_not_spent_by_a_call_it_could_not_apply_to(api, client, rules):
+    api.created(order_body(reference="LOSE-1", paid=False))
+    rules({"id": "issue", "operation": "create", "times": 1, "reference": "R*", "fail_issuance": "boom"},
+          {"id": "confirm", "operation": "confirm", "times": 1, "fail_confirm": "no"},
+          {"id": "lose", "operation": "create", "times": 1, "reference": "LOSE-*", "lose_response": "reset"})
+    refused = api.create(order_body(reference="R1", partner="00000000-1111-2222-3333-444444444444"))
+    assert refused.get_json()["message"].startswith("Unknown partnerId")
+    assert fired(client, "issue")["fired"] == 0
+    assert_error(api.create(order_body(reference="R2")), 400, "boom")
+
+    issued = api.created(order_body(reference="R3"))
+    assert api.confirm(issued["orderId"]).status_code == 200  # a no-op on Issued: nothing to fail
+    assert fired(client, "confirm")["fired"] == 0
+    draft = api.created(order_body(reference="R4", paid=False))
+    assert_error(api.confirm(draft["orderId"]), 400, "no")
+
+    assert_error(api.create(order_body(reference="LOSE-1")), 400,
+                 "An order with sellToOrderReference 'LOSE-1' already exists for partner 'Demo Sales Channel'")
+    assert fired(client, "lose")["fired"] == 0
+    with pytest.raises(TransportFault):
+        api.create(order_body(reference="LOSE-2"))
+    assert fired(client, "lose")["fired"] == 1
+
+
+def test_the_rate_window_forgets_calls_when_the_clock_goes_back(tmp_path):
+    from simulator import Backend, create_app
+
+    path = tmp_path / "limits.toml"
+    path.write_text("[limits]\nrequests_per_window = 2\nwindow_seconds = 60\n")
+    client = create_app(Backend(scenarios=[path])).test_client()
+    client.put("/_sim/clock", json={"now": "2031-01-01T00:00:00Z", "frozen": True})
+    api = Api(client)
+    assert [api.list(DEMO).status_code for _ in range(3)] == [200, 200, 429]
+    client.put("/_sim/clock", json={"now": None})
+    assert api.list(DEMO).status_code == 200
+
+
+def test_templates_fill_only_known_placeholders(api, rules):
+    rules({"operation": "create", "times": 1, "fail_issuance": "{admission} {admission:>999} {admission.__class__} {x}"})
+    message = api.create(order_body()).get_json()["message"]
+    assert message == "CASTLE {admission:>999} {admission.__class__} {x}"

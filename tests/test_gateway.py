@@ -63,11 +63,11 @@ def test_requests_per_window_follow_the_simulated_clock(tmp_path):
 
 def concurrent_setup(tmp_path, limits):
     client, backend = client_with(tmp_path, limits)
-    client.post("/_sim/faults", json={"operation": "create", "reference": "^SLOW", "latency_ms": 2000})
+    client.post("/_sim/faults", json={"operation": "create", "reference": "SLOW*", "latency_ms": 2000})
     first = {}
     thread = threading.Thread(target=lambda: first.update(r=Api(client).create(order_body(reference="SLOW-1"))))
     thread.start()
-    while backend.limits._active == 0:  # wait until the slow call holds the only slot
+    while backend.gate("test-key")._active == 0:  # wait until the slow call holds the only slot
         time.sleep(0.01)
     return client, thread, first
 

@@ -25,6 +25,12 @@ def test_issuance_magic_values_leave_the_order_in_error(api, reference, message)
     assert fixed.get_json()["status"] == "Issued"
 
 
+def test_ticket_number_magic_value_stores_nothing(api):
+    assert_error(api.create(order_body(reference="SIM-FAIL-TICKET-NUMBER-1")), 400,
+                 "Unable to generate a unique pre-assigned ticket number after 10 attempts.")
+    assert api.list().get_json() == []
+
+
 def test_confirm_magic_value_keeps_the_order_draft(api):
     draft = api.created(order_body(reference="SIM-FAIL-CONFIRM-1", paid=False))
     assert_error(api.confirm(draft["orderId"]), 400,

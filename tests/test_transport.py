@@ -84,7 +84,7 @@ def test_recovery_lost_response_then_retry_then_duplicate_then_list(server, lost
 
 
 def test_lost_response_by_timeout_with_the_magic_value(server):
-    add_rule(server, operation="create", reference="^SLOW-LOST", lose_response="hang", hang_seconds=3)
+    add_rule(server, operation="create", reference="SLOW-LOST*", lose_response="hang", hang_seconds=3)
     with pytest.raises(requests.exceptions.ReadTimeout):
         create(server, order_body(reference="SLOW-LOST-1"), timeout=0.5)
     assert find(server, "SLOW-LOST-1")[0]["status"] == "Issued"
@@ -94,3 +94,19 @@ def test_lost_timeout_magic_value(server):
     with pytest.raises(requests.exceptions.ReadTimeout):
         create(server, order_body(reference="SIM-LOST-TIMEOUT-1"), timeout=0.5)
     assert find(server, "SIM-LOST-TIMEOUT-1")[0]["status"] == "Issued"
+
+
+def test_hanging_calls_end_when_their_clients_give_up(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    add_rule(server, operation="get", transport="hang", hang_seconds=120)
+
+    def hang(_):
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.get(f"{server.url}{BASE}/9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8", headers=HEADERS, timeout=0.5)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(hang, range(20)))  # more hanging calls than the server has threads
+    # had they kept their threads, nothing would answer for two minutes
+    assert requests.get(server.url + "/_sim/health", timeout=30).status_code == 200
+    assert requests.delete(server.url + "/_sim/faults", timeout=30).status_code == 200
