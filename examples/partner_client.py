@@ -18,7 +18,7 @@ class ChannelManagerError(Exception):
 
 
 class InvalidOrder(ChannelManagerError):
-    """400: the request was refused and nothing was stored."""
+    """400 (or 413, a body too large): the request was refused and nothing was stored."""
 
 
 class IssuanceFailed(ChannelManagerError):
@@ -77,19 +77,38 @@ class ChannelManagerClient:
 
     def replace_order(self, order_id: str, reference: str, items: list[dict], payment_reference: str | None = None,
                       **buyer) -> dict:
+        """Replace a Draft or Error order; after a lost response it reads what happened."""
         body = {"partnerId": self.partner_id, "sellToOrderReference": reference, "items": items, **buyer}
         if payment_reference:
             body["paymentReference"] = payment_reference
+        before = self.get_order(order_id)
         try:
-            return self._call("PUT", f"/{order_id}", json=body)
+            return self._call("PUT", f"/{order_id}", json=body, once=True)
         except InvalidOrder as refused:
             order = self.get_order(order_id)
             if order["status"] == "Error":
                 raise IssuanceFailed(refused.status, refused.code, refused.message, order_id) from None
             raise
+        except Unavailable as failure:
+            if failure.code not in MAYBE_COMMITTED:
+                raise
+        order = self.get_order(order_id)
+        if order["jobId"] != before["jobId"] or order["status"] not in ("Draft", "Error"):
+            return order  # it was replaced; only the answer was lost
+        return self._call("PUT", f"/{order_id}", json=body)
 
     def delete_order(self, order_id: str) -> dict:
-        return self._call("DELETE", f"/{order_id}")
+        """Delete an order; after a lost response it reads what happened (a deleted Draft is gone)."""
+        try:
+            return self._call("DELETE", f"/{order_id}", once=True)
+        except Unavailable as failure:
+            if failure.code not in MAYBE_COMMITTED:
+                raise
+        try:
+            order = self.get_order(order_id)
+        except NotFound:
+            return {"orderId": order_id, "status": "Cancelled", "items": []}
+        return order if order["status"] == "Cancelled" else self._call("DELETE", f"/{order_id}")
 
     def get_order(self, order_id: str) -> dict:
         return self._call("GET", f"/{order_id}")
@@ -99,14 +118,17 @@ class ChannelManagerClient:
         found = self._call("GET", f"/orders/{self.partner_id}", params={"sellToOrderReference": reference})
         return found[0] if found else None
 
-    def _call(self, method: str, path: str, **kwargs):
+    def _call(self, method: str, path: str, once: bool = False, **kwargs):
+        """Send a call, retrying the gateway's 429 and 503. A call that changes something is not
+        repeated after a connection failure (`once`, and every create): it may have been
+        committed, so the caller looks first."""
         for attempt in range(self.retries + 1):
             try:
                 response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
             except requests.exceptions.RequestException as failure:
                 error = Unavailable(0, "connection", str(failure))
-                if method == "POST" and path == "":
-                    raise error from None  # a create may have been committed: the caller looks first
+                if once or (method == "POST" and path == ""):
+                    raise error from None
             else:
                 if response.status_code < 400:
                     return response.json()
@@ -123,5 +145,6 @@ def _error(response: requests.Response) -> ChannelManagerError:
     except ValueError:
         payload = {"code": "unknown", "message": response.text}
     status = response.status_code
-    kind = {400: InvalidOrder, 401: NotAuthorized, 403: NotAuthorized, 404: NotFound}.get(status, Unavailable)
+    kind = {400: InvalidOrder, 401: NotAuthorized, 403: NotAuthorized, 404: NotFound, 413: InvalidOrder}.get(
+        status, Unavailable)
     return kind(status, payload.get("code", ""), payload.get("message", ""))

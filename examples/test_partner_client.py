@@ -120,3 +120,31 @@ def test_bad_keys(client, sim):
     with pytest.raises(NotAuthorized) as forbidden:
         reader.find_order("X")
     assert (forbidden.value.status, forbidden.value.message) == (403, "Missing permissions: NPR API Channel Mgr")
+
+
+def test_lost_replace_response_is_recovered(client, sim):
+    draft = client.create_order("P-14", [VISIT])
+    sim.add_fault(operation="replace", lose_response="reset", times=1)
+    replaced = client.replace_order(draft["orderId"], "P-14", [VISIT], payment_reference="PAY-14")
+    assert replaced["status"] == "Issued"
+    assert [e["response"]["lost"] for e in sim.journal(operation="replace")] == ["reset"]
+
+
+def test_lost_delete_response_is_recovered(client, sim):
+    draft = client.create_order("P-15", [VISIT])
+    sim.add_fault(operation="delete", lose_response="reset", times=1)
+    assert client.delete_order(draft["orderId"])["status"] == "Cancelled"
+    with pytest.raises(NotFound):
+        client.get_order(draft["orderId"])
+
+
+def test_stuck_replace_is_reported_as_processing(client, sim):
+    draft = client.create_order("P-16", [VISIT])
+    sim.add_fault(operation="replace", stick_in_processing=True, times=1)
+    assert client.replace_order(draft["orderId"], "P-16", [VISIT])["status"] == "Processing"
+
+
+def test_an_oversized_order_is_refused(client):
+    with pytest.raises(InvalidOrder) as refused:
+        client.create_order("P-17", [VISIT], sellToName="x" * (33 * 1024 * 1024))
+    assert refused.value.status == 413

@@ -7,7 +7,6 @@ backend call, JSON out, and one journal entry per call.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from datetime import datetime, timezone
@@ -25,7 +24,6 @@ from simulator.store import changes
 from simulator.transport import request_transport_fault
 
 bp = Blueprint("api", __name__)
-log = logging.getLogger("cm_sim.requests")  # one line per call; cm-sim serve prints it unless --quiet
 
 NOT_JSON = object()
 SUPPORTED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -210,8 +208,8 @@ def _journal(backend, namespace, entry: dict, response: Response) -> None:
     tenant, environment, company = namespace
     body = entry.pop("body", None)
     transport = entry.pop("transport", None)
-    log.info("%s/%s/%s %s %s %.1fms %s", tenant, environment, company, entry["operation"] or request.method,
-             response.status_code, (time.perf_counter() - g.started) * 1000, entry["orderId"] or "-")
+    g.call = {"namespace": f"{tenant}/{environment}/{company}", "operation": entry["operation"] or request.method,
+              "order_id": entry["orderId"] or "-", "lost": transport}
     backend.journal.record({
         "at": backend.clock.describe()["now"],
         "method": request.method,

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from flask import Flask, request
+from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from simulator import api, control
@@ -16,6 +17,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 HTTP_ERROR_CODES = {404: "resource_not_found"}
 
 log = logging.getLogger("simulator")
+requests_log = logging.getLogger("cm_sim.requests")  # one line per request; cm-sim serve prints it unless --quiet
 
 
 def create_app(backend: Backend | None = None, control_token: str | None = None) -> Flask:
@@ -30,6 +32,18 @@ def create_app(backend: Backend | None = None, control_token: str | None = None)
     app.register_blueprint(control.bp)
     app.register_blueprint(api.bp)
     app.wsgi_app = TransportFaults(app.wsgi_app)
+
+    @app.before_request
+    def start_clock():
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response):
+        call = g.get("call") or {"namespace": "-", "operation": f"{request.method} {request.path}", "order_id": "-"}
+        status = f"{response.status_code} lost:{call['lost']}" if call.get("lost") else response.status_code
+        duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+        requests_log.info("%s %s %s %.1fms %s", call["namespace"], call["operation"], status, duration, call["order_id"])
+        return response
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
@@ -15,6 +16,7 @@ from simulator.api import json_response
 from simulator.dashboard import dashboard_page
 from simulator.clock import parse_datetime
 from simulator.errors import ApiError, BadRequest, NotFound, Unauthorized
+from simulator.gateway import Forbidden
 from simulator.magic import describe_magic_values
 from simulator.manifest import manifest_page
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario, validate_faults
@@ -31,6 +33,14 @@ class InvalidScenario(ApiError):
 
 def backend():
     return current_app.extensions["simulator"]
+
+
+@bp.before_request
+def same_origin_only():
+    """A page on another site may not reset or load scenarios through the user's browser."""
+    origin = request.headers.get("Origin")
+    if request.method in ("POST", "PUT", "DELETE") and origin and urlsplit(origin).netloc != request.host:
+        raise Forbidden("The control API does not take calls from other sites' pages")
 
 
 @bp.before_request
@@ -54,8 +64,10 @@ def health():
 
 @bp.get("/openapi.json")
 def openapi():
-    """The OpenAPI 3 document of the partner API."""
-    return Response(OPENAPI.read_bytes(), content_type="application/json")
+    """The OpenAPI 3 document of the partner API, naming this server."""
+    document = json.loads(OPENAPI.read_text())
+    document["servers"] = [{"url": request.host_url.rstrip("/")}]
+    return json_response(200, document)
 
 
 @bp.get("/manifest")

@@ -9,12 +9,14 @@ from flask import render_template
 from simulator.render import amount, manifest_url
 
 JOURNAL_ROWS = 50
+ORDER_ROWS = 500  # the latest orders shown; a page of thousands helps nobody
 
 
 def dashboard_page(backend, base_url: str) -> str:
     with backend.store.lock:
-        orders = sorted(backend.store.in_namespace(), key=lambda order: (order.namespace, order.partner_id,
-                                                                         order.received_at))
+        every = backend.store.in_namespace()
+        latest = sorted(every, key=lambda order: order.received_at)[-ORDER_ROWS:]
+        orders = sorted(latest, key=lambda order: (order.namespace, order.partner_id, order.received_at))
         histories = {order.key: backend.store.history(order) for order in orders}
         bookings = backend.store.bookings()
     catalog = backend.catalog
@@ -46,6 +48,8 @@ def dashboard_page(backend, base_url: str) -> str:
         catalog=catalog,
         capacity=capacity,
         amount=amount,
+        shown=len(orders),
+        hidden=len(every) - len(orders),
     )
 
 

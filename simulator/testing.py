@@ -5,6 +5,7 @@ The pytest plugin (simulator.pytest_plugin) hands one to each test.
 """
 from __future__ import annotations
 
+import io
 import uuid
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -27,8 +28,6 @@ class Simulator:
         self.environment = ENVIRONMENT
         self.company = company or f"pytest-{uuid.uuid4().hex[:12]}"
         self.base_url = f"{self.url}/{self.tenant}/{self.environment}/{quote(self.company)}/channelManager"
-        self._global_change = False
-        self._rules: set[str] = set()
 
     # -- the control API -------------------------------------------------
 
@@ -39,7 +38,6 @@ class Simulator:
 
     def load_scenario(self, scenario: str | Path) -> None:
         """Load a scenario file or TOML text for the whole server; undone after the test."""
-        self._global_change = True
         if isinstance(scenario, Path) or (isinstance(scenario, str) and scenario.endswith(".toml") and "\n" not in scenario):
             self._control("POST", "/scenarios", json={"path": str(Path(scenario).resolve())})
         else:
@@ -47,11 +45,9 @@ class Simulator:
 
     def set_clock(self, now: str, frozen: bool = True) -> None:
         """Set the server's clock (for every namespace); back to real time after the test."""
-        self._global_change = True
         self._control("PUT", "/clock", json={"now": now, "frozen": frozen})
 
     def advance_clock(self, **units: float) -> str:
-        self._global_change = True
         return self._control("POST", "/clock/advance", json=units)["now"]
 
     def journal(self, **filters) -> list[dict]:
@@ -68,22 +64,15 @@ class Simulator:
                                                "company": self.company})
 
     def cleanup(self) -> None:
-        """What a test changed goes: its rules and orders, and any server-wide change."""
-        if self._global_change:
-            self._control("POST", "/reset")
-            return
-        for rule_id in self._rules:
-            self._control("DELETE", f"/faults/{rule_id}")
-        self.reset()
+        """The server goes back to how the session started it: orders, journal, clock, and the
+        scenarios' rules and limits with fresh counters, so no test sees another's traces."""
+        self._control("POST", "/reset")
 
     def _control(self, method: str, path: str, **kwargs):
         response = self.session.request(method, f"{self.url}/_sim{path}", timeout=30, **kwargs)
         if response.status_code >= 400:
             raise AssertionError(f"control API {method} {path}: {response.status_code} {response.text}")
-        payload = response.json()
-        if method == "POST" and path == "/faults":
-            self._rules.update(payload["ids"])
-        return payload
+        return response.json()
 
 
 class WSGIAdapter(BaseAdapter):
@@ -99,19 +88,25 @@ class WSGIAdapter(BaseAdapter):
         from simulator.transport import TransportFault
 
         parts = urlsplit(request.url)
-        body = request.body.encode() if isinstance(request.body, str) else request.body
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode()
+        elif body is not None and not isinstance(body, bytes):
+            body = b"".join(body)  # a generator or file: what a chunked upload would send
         try:
             answered = Client(self.app).open(
                 path=parts.path, query_string=parts.query, method=request.method, headers=dict(request.headers),
                 data=body, base_url=f"{parts.scheme}://{parts.netloc}",
             )
         except TransportFault as fault:
-            raise requests.exceptions.ConnectionError(str(fault), request=request) from fault
+            failure = requests.exceptions.ReadTimeout if fault.kind == "hang" else requests.exceptions.ConnectionError
+            raise failure(str(fault), request=request) from fault
         response = requests.Response()
         response.status_code = answered.status_code
         response.reason = answered.status.split(" ", 1)[-1]
         response.headers = CaseInsensitiveDict(answered.headers)
         response._content = answered.get_data()
+        response.raw = io.BytesIO(response._content)  # for stream=True readers
         response.encoding = "utf-8"
         response.url = request.url
         response.request = request

@@ -19,6 +19,10 @@ HANG_POLL_SECONDS = 0.1
 class TransportFault(ConnectionError):
     """What an in-process client sees instead of a response."""
 
+    def __init__(self, kind: str):
+        super().__init__(f"simulated transport fault: {kind}")
+        self.kind = kind
+
 
 def request_transport_fault(kind: str, hang_seconds: float = 30) -> None:
     request.environ[ENVIRON_KEY] = (kind, hang_seconds)
@@ -47,7 +51,7 @@ class TransportFaults:
         kind, hang_seconds = fault
         channel = _channel(environ)
         if channel is None:
-            raise TransportFault(f"simulated transport fault: {kind}")
+            raise TransportFault(kind)
         from waitress.channel import ClientDisconnected
 
         if kind == "truncated":

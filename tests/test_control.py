@@ -216,3 +216,9 @@ def test_scenario_paths_must_be_toml_files(client):
     response = client.post("/_sim/scenarios", json={"path": "/etc/passwd"})
     assert response.status_code == 400
     assert response.get_json()["message"] == "path must name a .toml scenario file"
+
+
+def test_pages_of_other_sites_cannot_drive_the_control_api(client):
+    assert client.post("/_sim/reset", headers={"Origin": "http://evil.example"}).status_code == 403
+    assert client.post("/_sim/reset", headers={"Origin": "http://localhost"}).status_code == 200
+    assert client.get("/_sim/journal", headers={"Origin": "http://evil.example"}).status_code == 200
