@@ -70,9 +70,15 @@ def partner_api(tenant: str, environment: str, company: str, endpoint: str):
     return response
 
 
+def api_key() -> str:
+    """The key: `x-np-api-key`, or `Authorization: Bearer` as the webhook pages show it."""
+    bearer = request.headers.get("Authorization", "")
+    return request.headers.get("x-np-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else "")
+
+
 def check_gateway(backend, namespace) -> None:
     """API key, tenant/environment/company and permission, as the gateway checks them first."""
-    backend.access.check(request.headers.get("x-np-api-key", ""), namespace)
+    backend.access.check(api_key(), namespace)
 
 
 def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
@@ -80,6 +86,9 @@ def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
     if request.method not in SUPPORTED_METHODS:  # HEAD, which Flask routes with GET
         raise UnsupportedMethod(request.method)
     module, *path = endpoint.split("/")
+    if module.lower() == "webhook":
+        entry["operation"] = "webhook"
+        return _webhook(backend.webhooks, namespace, request.method, path)
     if module.lower() != "channelmanager":
         raise NotFound("/" + endpoint)
     operation, target = _route(request.method, path)
@@ -89,7 +98,7 @@ def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
     call = _call(backend, operation, namespace, target, body)
     entry["orderId"] = target if operation not in ("create", "list") else None
     entry["sellToOrderReference"] = call.reference or None
-    gate = backend.gate(request.headers.get("x-np-api-key", ""))  # the same one on the way out
+    gate = backend.gate(api_key())  # the same one on the way out
     if gate:
         gate.enter()
     try:
@@ -167,12 +176,28 @@ def _perform(backend, operation: str, namespace, target: str, body, outcome) -> 
         return _order(200, orders.confirm_order(namespace, target, body, outcome))
     if operation == "delete":
         return _order(200, orders.delete_order(namespace, target))
+    sync = request.args.get("sync", "").lower() in ("1", "true")  # OTA: process inside the call
     try:
         if operation == "create":
-            return _order(201, orders.create_order(namespace, body, outcome))
-        return _order(200, orders.replace_order(namespace, target, body, outcome))
+            return _order(201, orders.create_order(namespace, body, outcome, sync))
+        return _order(200, orders.replace_order(namespace, target, body, outcome, sync))
     except StuckInProcessing:
         raise ServerTimeout("The request timed out while the order was being processed.") from None
+
+
+def _webhook(webhooks, namespace, method: str, path: list[str]) -> Response:
+    """The subscription endpoints: POST and GET `/webhook`, GET and DELETE `/webhook/{id}`."""
+    if method == "POST" and not path:
+        return json_response(201, webhooks.subscribe(namespace, _body()))
+    if method == "GET" and not path:
+        context = f"{_base_url()}/{'/'.join(namespace)}/$metadata#webhook"
+        return json_response(200, {"@odata.context": context, "value": webhooks.subscriptions(namespace)})
+    if method == "GET" and len(path) == 1:
+        return json_response(200, webhooks.subscription(namespace, path[0]))
+    if method == "DELETE" and len(path) == 1:
+        webhooks.unsubscribe(namespace, path[0])
+        return Response(status=204)
+    raise NotFound("API endpoint not found")
 
 
 def _call(backend, operation: str, namespace, target: str, body) -> Call:

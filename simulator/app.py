@@ -53,7 +53,7 @@ def create_app(backend: Backend | None = None, control_token: str | None = None)
     def http_error(error: HTTPException):
         if error.code == 405 and not request.path.startswith("/_sim/"):
             try:
-                app.extensions["simulator"].access.check_key(request.headers.get("x-np-api-key", ""))
+                app.extensions["simulator"].access.check_key(api.api_key())
             except ApiError as unauthorized:
                 return api.error_response(unauthorized)
             return api.error_response(UnsupportedMethod(request.method))

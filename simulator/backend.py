@@ -16,9 +16,11 @@ from simulator.gateway import Access, Limits
 from simulator.magic import magic_rules
 from simulator.model import Namespace, check_order, order_from_dict, order_to_dict
 from simulator.numbers import Numbers
+from simulator.ota import OtaWorker
 from simulator.request_journal import RequestJournal
 from simulator.scenario import Scenario, ScenarioError, build_catalog, default_scenario_path, load_scenario
 from simulator.store import Store
+from simulator.webhooks import Webhooks
 
 
 class Backend:
@@ -27,6 +29,7 @@ class Backend:
         scenarios: list[str | Path | Scenario] = (),
         data_file: str | Path | None = None,
         seed: int | None = None,
+        ota: bool = False,
     ):
         """Load the default catalog with `scenarios` laid over it, and the stored orders."""
         self.clock = Clock()
@@ -38,17 +41,20 @@ class Backend:
         self._limits: dict | None = None  # the gateway's limits, when a scenario sets them
         self._gates: dict[str, Limits] = {}  # per API key, as the real limits are per Entra app
         self.journal = RequestJournal()
+        self.webhooks = Webhooks(self.clock, self.journal)
+        self._ota_everywhere = ota  # --ota: every partner on the asynchronous OTA Channel Manager
         self._rule_counter = 0
         self.random = random.Random(seed)
         self._default = load_scenario(default_scenario_path())
         self._startup = [load_scenario(s) if not isinstance(s, Scenario) else s for s in scenarios]
         self.scenarios: list[Scenario] = []
         self.store = Store(data_file, self.clock)
-        self._apply(self._startup)
         # after a restart the same seed must not draw the numbers of the first run again
         self.numbers = Numbers(None if seed is None else f"{seed}/{len(self.store)}")
         self.numbers.reserve(self.store.issued_numbers())
         self.orders = ChannelManager(self.catalog, self.store, self.numbers, self.clock)
+        self.worker = OtaWorker(self.orders, self.store, self.clock, self.webhooks.order_processed)
+        self._apply(self._startup)
 
     # -- scenarios -------------------------------------------------------
 
@@ -109,6 +115,11 @@ class Backend:
         for scenario in added if added is not None else scenarios:
             if scenario.clock:
                 self.clock.set(scenario.clock["now"], frozen=scenario.clock["frozen"])
+        ota = next((scenario.ota for scenario in reversed(scenarios) if scenario.ota), None)
+        self.orders.ota_for_all = self._ota_everywhere or bool(ota and ota["all_partners"])
+        if ota or self._ota_everywhere or any(partner.ota for partner in catalog.partners.values()):
+            self.worker.start((ota or {}).get("cadence_seconds", 1.0))
+        self.webhooks.configure(next((s.webhooks for s in reversed(scenarios) if s.webhooks), None))
 
     def gate(self, api_key: str) -> Limits | None:
         """The limits this key's calls pass (None when no scenario sets limits)."""
@@ -126,6 +137,7 @@ class Backend:
         with self._lock():
             self.store.commit(remove=self.store.in_namespace(namespace))
             self.journal.clear(namespace)
+            self.webhooks.reset(namespace)
             if namespace is None:
                 self.clock.reset()
                 self._apply(self._startup)
@@ -154,6 +166,8 @@ class Backend:
         return len(orders)
 
     def close(self) -> None:
+        self.worker.stop()
+        self.webhooks.stop()
         self.store.close()
 
     def _lock(self):

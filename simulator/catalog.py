@@ -12,6 +12,7 @@ class Partner:
     active: bool = True
     manifests: bool = False  # has an NP Designer template, so Issued orders get a manifestUrl
     manifest_template: str = "default"
+    ota: bool = False  # served by the asynchronous OTA Channel Manager
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
 from simulator.catalog import Catalog, Partner
@@ -19,11 +19,13 @@ from simulator.guids import braced, parse_guid
 from simulator.issuance import Issuer
 from simulator.model import Namespace, Order, OrderStatus
 from simulator.numbers import Numbers
-from simulator.order_request import code, parse_header, parse_lines, required_text
+from simulator.order_request import check_not_past, code, parse_header, parse_lines, required_text
 from simulator.store import Store
 
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 STATUS_MESSAGE_LENGTH = 500
+STUCK_IN_PROCESSING = ("Order was stuck in Processing for over 1 hour and was automatically marked as Error. "
+                       "Inspect and either re-Process or Delete.")
 
 
 class ChannelManager:
@@ -33,8 +35,13 @@ class ChannelManager:
         self.clock = clock
         self.numbers = numbers
         self.issuer = Issuer(catalog, store, numbers, clock)
+        self.ota_for_all = False  # every partner on the asynchronous OTA Channel Manager
+        self._pending: dict[tuple, Outcome] = {}  # OTA: a rule's outcome, kept for when the worker issues
 
-    def create_order(self, namespace: Namespace, body, fault: Outcome | None = None) -> Order:
+    def is_ota(self, partner: Partner | None) -> bool:
+        return self.ota_for_all or bool(partner and partner.ota)
+
+    def create_order(self, namespace: Namespace, body, fault: Outcome | None = None, sync: bool = False) -> Order:
         header = parse_header(_object(body))
         partner = self.catalog.partner(header.partner_id)
         if partner is None:
@@ -61,8 +68,12 @@ class ChannelManager:
                 received_at=self.clock.now(),
                 lines=parse_lines(body, header, self.catalog),
             )
-            # an order left in Error gives way to the new one with its reference
-            return self._issue(order, partner, fault, remove=[existing] if existing else [])
+            remove = [existing] if existing else []  # an order left in Error gives way to the new one
+            if self.is_ota(partner):
+                order = self._as_ota(order, header, body, buy_from=self._buy_from_reference())
+                if not sync:
+                    return self._submit(order, fault, remove)
+            return self._issue(order, partner, fault, remove=remove)
 
     def get_order(self, namespace: Namespace, order_id: str) -> Order:
         with self.store.lock:
@@ -106,7 +117,8 @@ class ChannelManager:
             self.store.commit(put=[confirmed])
             return confirmed
 
-    def replace_order(self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None) -> Order:
+    def replace_order(self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None,
+                      sync: bool = False) -> Order:
         with self.store.lock:
             existing = self._existing(namespace, order_id)
             if existing.status not in (OrderStatus.DRAFT, OrderStatus.ERROR):
@@ -125,12 +137,20 @@ class ChannelManager:
                 status=OrderStatus.PROCESSING,
                 lines=parse_lines(body, header, self.catalog),
             )
-            return self._issue(order, self.catalog.partner(existing.partner_id), fault, replaced=existing)
+            partner = self.catalog.partner(existing.partner_id)
+            if existing.ota or self.is_ota(partner):
+                order = self._as_ota(order, header, body, buy_from=existing.buy_from_order_reference or self._buy_from_reference())
+                if not sync:
+                    return self._submit(order, fault)
+            return self._issue(order, partner, fault, replaced=existing)
 
     def delete_order(self, namespace: Namespace, order_id: str) -> Order:
         """Tear the order down: a Draft or Error row goes, an Issued one stays Cancelled."""
         with self.store.lock:
             order = self._existing(namespace, order_id)
+            if order.ota and order.status.in_flight:
+                raise BadRequest(f"Order is mid-flight (status {order.status.caption}); retry once it has settled.",
+                                 "status", "state")
             if order.status is OrderStatus.PROCESSING:
                 raise BadRequest("Order is currently being processed; retry once it has settled.", "status", "state")
             cancelled = order.torn_down()
@@ -149,17 +169,88 @@ class ChannelManager:
                 raise NotFound(f"Order '{braced(guid) if guid else order_id}' not found")
             if order.status is not OrderStatus.PROCESSING:
                 raise BadRequest(f"Order is not stuck in Processing (status {order.status.value})")
+            self._pending.pop(order.key, None)
             stuck = replace(order, lines=[replace(line, wallets=[]) for line in order.lines])
             try:
                 return self._issue(stuck, self.catalog.partner(order.partner_id))
             except IssuanceFailed:
                 return self.store.get(order.namespace, order.order_id)
 
+    # -- the OTA worker's steps ---------------------------------------------
+
+    def advance(self, order: Order) -> Order | None:
+        """Move an in-flight OTA order one step: Submitted -> Scheduled -> Processing -> settled.
+        Returns the order after the step, or None if there was no step to take."""
+        with self.store.lock:
+            current = self.store.get(order.namespace, order.order_id)
+            if current is None or not current.status.in_flight:
+                return None
+            if current.status is OrderStatus.SUBMITTED:
+                return self._move(current, OrderStatus.SCHEDULED)
+            if current.status is OrderStatus.SCHEDULED:
+                return self._move(current, OrderStatus.PROCESSING)
+            fault = self._pending.pop(current.key, None)
+            if fault and fault.stick_in_processing:
+                self._pending[current.key] = fault  # it stays until released or swept
+                return None
+            try:
+                return self._issue(replace(current, lines=[replace(line, wallets=[]) for line in current.lines]),
+                                   self.catalog.partner(current.partner_id), fault)
+            except (IssuanceFailed, BadRequest) as failure:
+                if not isinstance(failure, IssuanceFailed):  # refused while preparing: Error all the same
+                    self._fail(current, failure.message)
+                return self.store.get(current.namespace, current.order_id)
+
+    def sweep(self, scheduled_after: timedelta, processing_after: timedelta) -> list[Order]:
+        """The real recovery sweeps: Scheduled too long goes back to Submitted, Processing too long to Error."""
+        now = self.clock.now()
+        swept = []
+        with self.store.lock:
+            for order in self.store.in_flight():
+                age = now - (order.status_since or now)
+                if order.status is OrderStatus.SCHEDULED and age > scheduled_after:
+                    swept.append(self._move(order, OrderStatus.SUBMITTED))
+                elif order.status is OrderStatus.PROCESSING and age > processing_after:
+                    self._pending.pop(order.key, None)
+                    swept.append(self._fail(order, STUCK_IN_PROCESSING))
+        return swept
+
     def manifest_order(self, manifest_id: str) -> Order | None:
         with self.store.lock:
             return self.store.by_manifest(manifest_id)
 
     # -- internals -------------------------------------------------------
+
+    def _as_ota(self, order: Order, header, body: dict, buy_from: str) -> Order:
+        """The OTA Channel Manager's version: past dates refused now, 50-character payment reference."""
+        check_not_past(body, order.lines, self.clock.today())
+        return replace(order, ota=True, buy_from_order_reference=buy_from,
+                       payment_reference=code(header.payment_text, 50), status=OrderStatus.SCHEDULED)
+
+    def _submit(self, order: Order, fault: Outcome | None, remove=()) -> Order:
+        """Store the order as Submitted: the worker issues it later."""
+        if fault and fault.kind in ("fail_issuance", "reject", "stick_in_processing"):
+            mark_applied()
+            self._pending[order.key] = fault
+        order = replace(order, status=OrderStatus.SUBMITTED, status_since=self.clock.now())
+        self.store.commit(put=[order], remove=remove)
+        return order
+
+    def _move(self, order: Order, status: OrderStatus) -> Order:
+        moved = replace(order, status=status, status_since=self.clock.now())
+        self.store.commit(put=[moved])
+        return moved
+
+    def _fail(self, order: Order, message: str) -> Order:
+        failed = replace(order, status=OrderStatus.ERROR, status_message=message[:STATUS_MESSAGE_LENGTH],
+                         lines=[replace(line, wallets=[]) for line in order.lines], job_id="", manifest=None,
+                         status_since=self.clock.now())
+        self.store.commit(put=[failed])
+        return failed
+
+    def _buy_from_reference(self) -> str:
+        """`CM-YYMMDDHHMMSS-XXXX`: the time and four hex characters."""
+        return f"CM-{self.clock.now():%y%m%d%H%M%S}-{self.numbers.hex(4)}"
 
     def _issue(self, order: Order, partner: Partner | None, fault: Outcome | None = None, remove=(),
                replaced: Order | None = None) -> Order:

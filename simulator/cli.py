@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="scenario file laid over the default catalog (repeatable)")
     serve.add_argument("--data", metavar="FILE", help="keep state in this TinyDB file across restarts")
     serve.add_argument("--seed", type=int, help="make generated ids and numbers reproducible")
+    serve.add_argument("--ota", action="store_true",
+                       help="every partner on the asynchronous OTA Channel Manager (else: per partner, in scenarios)")
     serve.add_argument("--quiet", action="store_true", help="do not print a line per request")
     serve.add_argument("--control-token", metavar="TOKEN", default=os.environ.get("CM_SIM_CONTROL_TOKEN"),
                        help="require this x-sim-token header on the control API (or set CM_SIM_CONTROL_TOKEN)")
@@ -39,7 +41,7 @@ def run_server(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
         logging.getLogger("waitress").setLevel(logging.WARNING)
     try:
-        backend = Backend(scenarios=args.scenario, data_file=args.data, seed=args.seed)
+        backend = Backend(scenarios=args.scenario, data_file=args.data, seed=args.seed, ota=args.ota)
     except ScenarioError as error:
         print(f"cm-sim: {error}", file=sys.stderr)
         return 2

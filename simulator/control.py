@@ -227,6 +227,32 @@ def import_state():
     return json_response(200, {"orders": count})
 
 
+@bp.post("/ota/run")
+def ota_run():
+    """Settle every due OTA order now (`{"everything": true}`: every submitted one)."""
+    body = _json(optional=True) or {}
+    settled = backend().worker.run(everything=bool(body.get("everything")))
+    return json_response(200, [{"orderId": o.order_id, "status": o.status.value} for o in settled])
+
+
+@bp.post("/ota/step")
+def ota_step():
+    """Move every in-flight OTA order one step (`{"everything": true}`: also those not yet due)."""
+    body = _json(optional=True) or {}
+    moved = backend().worker.step(everything=bool(body.get("everything")))
+    return json_response(200, [{"orderId": o.order_id, "status": o.status.value} for o in moved])
+
+
+@bp.post("/webhooks/flush")
+def webhooks_flush():
+    """Wait (up to `{"timeout": seconds}`, default 30) until every queued webhook delivery is done."""
+    body = _json(optional=True) or {}
+    timeout = body.get("timeout", 30)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 300:
+        raise BadRequest("timeout must be a number of seconds up to 300")
+    return json_response(200, {"flushed": backend().webhooks.flush(timeout)})
+
+
 @bp.post("/orders/<order_id>/release")
 def release_order(order_id: str):
     """Let an order stuck in Processing finish its issuance."""

@@ -1,6 +1,7 @@
 """GUIDs as Business Central reads and writes them."""
 import re
 
+NULL_GUID = "00000000-0000-0000-0000-000000000000"
 GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
 
 def parse_guid(text: str) -> str | None:

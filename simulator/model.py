@@ -9,11 +9,17 @@ Namespace = tuple[str, str, str]  # (tenant, environment, company)
 
 
 class OrderStatus(str, Enum):
+    SUBMITTED = "Submitted"  # OTA: queued for the worker
+    SCHEDULED = "Scheduled"  # OTA: picked up by the worker
     PROCESSING = "Processing"
     DRAFT = "Draft"
     ISSUED = "Issued"
     CANCELLED = "Cancelled"
     ERROR = "Error"
+
+    @property
+    def in_flight(self) -> bool:
+        return self in (OrderStatus.SUBMITTED, OrderStatus.SCHEDULED, OrderStatus.PROCESSING)
 
     @property
     def caption(self) -> str:
@@ -102,6 +108,9 @@ class Order:
     job_id: str = ""
     manifest: Manifest | None = None
     lines: list[Line] = field(default_factory=list)
+    ota: bool = False  # issued asynchronously, as the OTA Channel Manager does
+    buy_from_order_reference: str = ""  # OTA: the system's own document number
+    status_since: datetime | None = None  # when the current status began (the OTA worker's sweeps)
 
     @property
     def key(self) -> tuple[Namespace, str]:
@@ -128,6 +137,7 @@ def order_to_dict(order: Order) -> dict:
     record["namespace"] = list(order.namespace)
     record["status"] = order.status.value
     record["received_at"] = order.received_at.isoformat() if order.received_at else None
+    record["status_since"] = order.status_since.isoformat() if order.status_since else None
     for line in record["lines"]:
         for wallet in line["wallets"]:
             wallet["issued_at"] = wallet["issued_at"].isoformat()
@@ -154,6 +164,7 @@ def order_from_dict(record: dict) -> Order:
             "namespace": tuple(record["namespace"]),
             "status": OrderStatus(record["status"]),
             "received_at": datetime.fromisoformat(received_at) if received_at else None,
+            "status_since": datetime.fromisoformat(record["status_since"]) if record.get("status_since") else None,
             "manifest": Manifest(**record["manifest"]) if record["manifest"] else None,
             "lines": lines,
         }

@@ -38,6 +38,9 @@ class Numbers:
     def guid(self) -> str:
         return str(uuid.UUID(int=self._faker.random.getrandbits(128), version=4))
 
+    def hex(self, digits: int) -> str:
+        return self._faker.hexify("^" * digits, upper=True)
+
     def wallet_reference(self) -> str:
         """An 18-digit wallet reference number, like `141234529930210327`."""
         return self._unique(lambda: self._faker.numerify("%" + "#" * 17))

@@ -28,6 +28,7 @@ class OrderHeader:
     sell_to_name: str
     sell_to_language: str
     payment_reference: str
+    payment_text: str  # as sent: the OTA Channel Manager keeps 50 characters, the synchronous one 20
 
 
 def code(text: str, length: int) -> str:
@@ -108,6 +109,7 @@ def parse_header(body: dict) -> OrderHeader:
         sell_to_name=name[:100],
         sell_to_language=code(language, 10),
         payment_reference=code(payment, 20),
+        payment_text=payment,
     )
 
 
@@ -211,3 +213,17 @@ def _schedule_entry(raw, line: Line, package: Item, at: str) -> ScheduleEntry:
         visit_date=required_date(raw, "visitDate", at + "."),
         visit_time=required_time(raw, "visitTime", at + "."),
     )
+
+
+def check_not_past(body: dict, lines: list[Line], today: date) -> None:
+    """The OTA Channel Manager refuses past visit dates at request time (with 0-based indexes)."""
+    for index, line in enumerate(lines):
+        if date.fromisoformat(line.visit_date) < today:
+            raise BadRequest(f"items[{index}] visitDate must not be in the past "
+                             f"(received {line.visit_date}, local today {today.isoformat()})",
+                             f"items[{index}].visitDate", "not_past")
+        for position, entry in enumerate(line.component_schedule):
+            if date.fromisoformat(entry.visit_date) < today:
+                raise BadRequest(f"items[{index}].componentSchedule entry '{entry.item_number}' visitDate must not be "
+                                 f"in the past (received {entry.visit_date}, local today {today.isoformat()})",
+                                 f"items[{index}].wallet.componentSchedule[{position}].visitDate", "not_past")

@@ -5,6 +5,7 @@ import hashlib
 from urllib.parse import quote
 
 from simulator.clock import format_datetime
+from simulator.guids import NULL_GUID
 from simulator.model import Line, Manifest, Order, Ticket, Wallet
 
 
@@ -21,7 +22,7 @@ def order_json(order: Order, base_url: str) -> dict:
     }
     if order.manifest:
         body["manifestUrl"] = manifest_url(base_url, order.manifest)
-    body["items"] = [_line(line, order.manifest, base_url) for line in order.lines]
+    body["items"] = [_line(line, order.manifest, base_url, shells=order.ota) for line in order.lines]
     return body
 
 
@@ -56,9 +57,13 @@ def amount(value: float) -> int | float:
 
 
 def _sold_by_and_to(order: Order) -> dict:
-    return {
+    fields = {
         "partnerId": order.partner_id,
         "sellToOrderReference": order.sell_to_order_reference,
+    }
+    if order.ota:
+        fields["buyFromOrderReference"] = order.buy_from_order_reference
+    return fields | {
         "sellToEmail": order.sell_to_email,
         "sellToName": order.sell_to_name,
         "sellToLanguage": order.sell_to_language,
@@ -66,7 +71,7 @@ def _sold_by_and_to(order: Order) -> dict:
     }
 
 
-def _line(line: Line, manifest: Manifest | None, base_url: str) -> dict:
+def _line(line: Line, manifest: Manifest | None, base_url: str, shells: bool = False) -> dict:
     body = {
         "lineNo": line.line_no,
         "itemNumber": line.item_number,
@@ -84,8 +89,29 @@ def _line(line: Line, manifest: Manifest | None, base_url: str) -> dict:
             {"itemNumber": entry.item_number, "visitDate": entry.visit_date, "visitTime": entry.visit_time}
             for entry in line.component_schedule
         ]
-    body["wallets"] = [_wallet(wallet, manifest, base_url) for wallet in line.wallets]
+    if shells and not line.wallets:  # OTA: the wallets to be, until the worker mints them
+        body["wallets"] = [_shell(line, seq_no) for seq_no in range(1, line.wallet_count + 1)]
+    else:
+        body["wallets"] = [_wallet(wallet, manifest, base_url) for wallet in line.wallets]
     return body
+
+
+def _shell(line: Line, seq_no: int) -> dict:
+    def supplied(values: list[str]) -> str:
+        return values[seq_no - 1] if len(values) >= seq_no else ""
+
+    return {
+        "seqNo": seq_no,
+        "walletId": NULL_GUID,
+        "walletReferenceNumber": "",
+        "externalReferenceNumber": supplied(line.requested_references),
+        "name": supplied(line.requested_names),
+        "issuedAt": "",
+        "unitPriceExclVat": 0,
+        "unitPriceInclVat": 0,
+        "currencyCode": "",
+        "assets": [],
+    }
 
 
 def _wallet(wallet: Wallet, manifest: Manifest | None, base_url: str) -> dict:

@@ -36,6 +36,8 @@ class Scenario:
     limits: dict | None = None
     clock: dict | None = None
     faults: list[dict] = field(default_factory=list)  # validated rule data; rules are made per load
+    ota: dict | None = None
+    webhooks: dict | None = None
 
 
 class StrictSchema(Schema):
@@ -49,6 +51,7 @@ class PartnerSchema(StrictSchema):
     active = fields.Boolean(load_default=True)
     manifests = fields.Boolean(load_default=False)
     manifest_template = fields.String(load_default="default", validate=validate.Length(min=1, max=40))
+    ota = fields.Boolean(load_default=False)
 
     @post_load
     def make(self, data, **kwargs):
@@ -234,6 +237,26 @@ OUTCOME_OPERATIONS = {"fail_issuance": ISSUING, "reject": ISSUING, "stick_in_pro
                       "fail_confirm": ("confirm",)}
 
 
+class OtaSchema(StrictSchema):
+    """The asynchronous OTA Channel Manager mode."""
+
+    all_partners = fields.Boolean(load_default=False)  # else only partners with ota = true
+    cadence_seconds = fields.Float(load_default=1.0, validate=validate.Range(min=0, max=3600))  # 0: by hand only
+
+
+class WebhooksSchema(StrictSchema):
+    """How webhook deliveries behave (simulator additions: retries, faults, a signature)."""
+
+    retry_seconds = fields.List(fields.Float(validate=validate.Range(min=0, max=3600)), load_default=lambda: [1, 2, 4, 8, 16])
+    timeout_seconds = fields.Float(load_default=5, validate=validate.Range(min=0.1, max=60))
+    signing_secret = fields.String(load_default="")
+    drop = fields.Float(load_default=0, validate=validate.Range(min=0, max=1))  # probability a delivery is lost
+    duplicate = fields.Float(load_default=0, validate=validate.Range(min=0, max=1))  # ... is sent twice
+    delay_ms = fields.Float(load_default=0, validate=validate.Range(min=0, max=600_000))
+    out_of_order = fields.Boolean(load_default=False)  # hold each delivery until the next one is sent first
+    seed = fields.Integer(strict=True)
+
+
 class ScenarioSchema(StrictSchema):
     description = fields.String(load_default="")
     catalog = fields.Nested(CatalogSchema, load_default=dict)
@@ -242,6 +265,8 @@ class ScenarioSchema(StrictSchema):
     limits = fields.Nested(LimitsSchema)
     clock = fields.Nested(ClockSchema)
     faults = fields.List(fields.Nested(FaultSchema), load_default=list)
+    ota = fields.Nested(OtaSchema)
+    webhooks = fields.Nested(WebhooksSchema)
 
 
 def build_catalog(scenarios: list[Scenario]) -> Catalog:
@@ -350,6 +375,8 @@ def scenario_from_data(raw: dict, name: str | Path = "scenario") -> Scenario:
         limits=data.get("limits"),
         clock=data.get("clock"),
         faults=faults,
+        ota=data.get("ota"),
+        webhooks=data.get("webhooks"),
     )
 
 

@@ -42,6 +42,7 @@ class Store:
         self._by_partner: dict[tuple[Namespace, str], dict[str, None]] = {}
         self._by_manifest: dict[str, tuple[Namespace, str]] = {}
         self._namespace_of: dict[str, Namespace] = {}
+        self._in_flight: dict[tuple[Namespace, str], None] = {}  # OTA orders the worker has to settle
         self._external_references: Counter = Counter()
         self._capacity: Counter = Counter()
         self._journal = Journal(data_file) if data_file else None
@@ -67,6 +68,10 @@ class Store:
         """The order with this id in whichever namespace holds it."""
         namespace = self._namespace_of.get(order_id)
         return self._orders.get((namespace, order_id)) if namespace else None
+
+    def in_flight(self) -> list[Order]:
+        """OTA orders not yet settled, the longest waiting first."""
+        return [self._orders[key] for key in self._in_flight]
 
     def in_namespace(self, namespace: Namespace | None = None) -> list[Order]:
         """Every order of a namespace (of all namespaces when None)."""
@@ -141,6 +146,8 @@ class Store:
         footprint = Footprint(reference=(ns, order.partner_id, order.sell_to_order_reference))
         self._orders[key] = order
         self._namespace_of[order.order_id] = ns
+        if order.ota and order.status.in_flight:
+            self._in_flight[key] = None
         self._by_reference[footprint.reference] = order.order_id
         self._by_partner.setdefault((ns, order.partner_id), {}).setdefault(order.order_id)
         if order.manifest:
@@ -160,6 +167,7 @@ class Store:
 
     def _release(self, key: tuple[Namespace, str]) -> None:
         """Take an order's footprint out of the shared indexes (it keeps its list position)."""
+        self._in_flight.pop(key, None)
         footprint = self._footprints.pop(key, None)
         if footprint is None:
             return

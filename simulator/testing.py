@@ -55,6 +55,13 @@ class Simulator:
         query = {"tenant": self.tenant, "environment": self.environment, "company": self.company, **filters}
         return self._control("GET", "/journal", params=query)
 
+    def ota_run(self, everything: bool = False) -> list[dict]:
+        """Settle the due OTA orders now (every submitted one with `everything`)."""
+        return self._control("POST", "/ota/run", json={"everything": everything})
+
+    def flush_webhooks(self, timeout: float = 30) -> bool:
+        return self._control("POST", "/webhooks/flush", json={"timeout": timeout})["flushed"]
+
     def release(self, order_id: str) -> dict:
         return self._control("POST", f"/orders/{order_id}/release")
 
