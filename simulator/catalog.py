@@ -54,7 +54,7 @@ class Component:
 class Item:
     number: str
     description: str
-    kind: str  # "ticket", "group" or "package"
+    kind: str  # "ticket", "group", "package" or "coupon" (a package component the OTA mode issues)
     price_excl_vat: float = 0
     price_incl_vat: float = 0
     admission_code: str = ""
@@ -64,6 +64,10 @@ class Item:
     @property
     def is_package(self) -> bool:
         return self.kind == "package"
+
+    @property
+    def is_coupon(self) -> bool:
+        return self.kind == "coupon"
 
     @property
     def is_group(self) -> bool:

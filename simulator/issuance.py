@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time
 
 from simulator.catalog import Catalog, Item, Partner
@@ -64,14 +64,36 @@ class Issuer:
             order.status = OrderStatus.DRAFT
 
     def settle_issued(self, order: Order, partner: Partner | None) -> None:
-        """Mark the order Issued and build its manifest when the partner has one."""
+        """Mark the order Issued (posting its coupons, in OTA) and build its manifest when the
+        partner has one."""
         order.status = OrderStatus.ISSUED
+        if order.ota:
+            order.lines = [self._with_coupons(line) for line in order.lines]
         if partner is not None and partner.manifests:
             order.manifest = Manifest(
                 manifest_id=self.numbers.guid(),
                 template_id=partner.manifest_template,
                 generated=int(self.clock.now().timestamp()),
             )
+
+    def _with_coupons(self, line: Line) -> Line:
+        """The line with a coupon asset per coupon component in each wallet (new objects: the
+        stored order's lines are never changed in place)."""
+        item = self.catalog.item(line.item_number)
+        coupons = [self.catalog.item(c.item_number) for c in (item.components if item else ())
+                   for _ in range(c.quantity) if self.catalog.item(c.item_number).is_coupon]
+        if not coupons or any(t.kind == "coupon" for w in line.wallets for t in w.tickets):
+            return line
+        wallets = []
+        for wallet in line.wallets:
+            assets = [Ticket(id=self.numbers.guid(), asset_id=self.numbers.guid(),
+                             number=self.numbers.ticket_number(coupon.ticket_number_pattern),
+                             item_number=coupon.number, description=coupon.description, admission_code="",
+                             visit_date=line.visit_date, slot="", units=0, kind="coupon") for coupon in coupons]
+            wallets.append(replace(wallet, tickets=wallet.tickets + assets,
+                                   price_excl_vat=wallet.price_excl_vat + sum(c.price_excl_vat for c in coupons),
+                                   price_incl_vat=wallet.price_incl_vat + sum(c.price_incl_vat for c in coupons)))
+        return replace(line, wallets=wallets)
 
     # -- preparing the import (a failure stores nothing) -----------------
 
@@ -91,6 +113,8 @@ class Issuer:
             tickets = []
             for component in item.components:
                 ticket_item = self.catalog.item(component.item_number)
+                if ticket_item.is_coupon:
+                    continue  # coupons are posted once the order is paid (OTA only)
                 visit_date, visit_time = self._component_visit(line, component.item_number)
                 tickets += [self._plan_ticket(ticket_item, visit_date, visit_time, 1) for _ in range(component.quantity)]
             return tickets

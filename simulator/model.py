@@ -38,6 +38,7 @@ class Ticket:
     visit_date: str  # the admission day it holds capacity on
     slot: str  # start time of the schedule entry it holds capacity on
     units: int  # capacity it consumes (the group size for a group ticket)
+    kind: str = "ticket"  # or "coupon" (OTA), which holds no capacity
 
 
 @dataclass
@@ -190,7 +191,7 @@ def check_order(order: Order) -> None:
             _expect(all(isinstance(getattr(wallet, name), str) for name in (
                 "wallet_id", "reference_number", "external_reference_number", "name", "currency_code")), "wallets")
             for ticket in wallet.tickets:
-                _expect(isinstance(ticket.units, int) and ticket.units >= 1, "tickets.units")
+                _expect(isinstance(ticket.units, int) and ticket.units >= 0, "tickets.units")
                 _expect(all(isinstance(getattr(ticket, name), str) for name in (
                     "id", "asset_id", "number", "item_number", "description", "admission_code", "slot")), "tickets")
                 date.fromisoformat(ticket.visit_date)

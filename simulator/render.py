@@ -135,7 +135,7 @@ def _wallet(wallet: Wallet, manifest: Manifest | None, base_url: str) -> dict:
 def _asset(ticket: Ticket) -> dict:
     return {
         "id": ticket.id,
-        "type": "ticket",
+        "type": ticket.kind,
         "assetId": ticket.asset_id,
         "referenceNumber": ticket.number,
         "itemNumber": ticket.item_number,

@@ -18,8 +18,9 @@ from simulator.clock import EARLIEST, LATEST
 from simulator.faults import ISSUING, OPERATIONS, TRANSPORT_FAULTS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ITEM_KINDS = ("ticket", "group", "package")
-MAX_TICKETS_PER_PACKAGE_WALLET = 9  # the real issuer encodes at most 9 tickets per wallet
+ITEM_KINDS = ("ticket", "group", "package", "coupon")
+MAX_TICKETS_PER_PACKAGE_WALLET = 9
+COUPON_PATTERN = "CPN-##########"  # the real issuer encodes at most 9 tickets per wallet
 
 
 class ScenarioError(ValueError):
@@ -119,6 +120,10 @@ class ItemSchema(StrictSchema):
                 raise ValidationError(
                     f"a package wallet holds at most {MAX_TICKETS_PER_PACKAGE_WALLET} tickets", "components"
                 )
+        elif data["kind"] == "coupon":
+            for key in ("admission", "components"):
+                if key in data:
+                    raise ValidationError("not allowed on a coupon", key)
         else:
             if "admission" not in data:
                 raise ValidationError("required for a ticket or group item", "admission")
@@ -296,7 +301,7 @@ def build_catalog(scenarios: list[Scenario]) -> Catalog:
             if target is None or target.is_package:
                 raise ScenarioError(
                     f"{path}: catalog.items.{index}.components.{position}.item: "
-                    f"'{component['item']}' is not a ticket item of the catalog"
+                    f"'{component['item']}' is not a ticket or coupon item of the catalog"
                 )
     return catalog
 
@@ -305,6 +310,11 @@ def _item(raw: dict, index: int, catalog: Catalog, vat: float, default_pattern: 
     if raw["kind"] == "package":
         components = tuple(Component(c["item"], c["quantity"]) for c in raw["components"])
         return Item(raw["number"], raw["description"], "package", components=components)
+    if raw["kind"] == "coupon":
+        excl = raw.get("price_excl_vat", 0)
+        return Item(raw["number"], raw["description"], "coupon", price_excl_vat=excl,
+                    price_incl_vat=raw.get("price_incl_vat", round(excl * (1 + vat), 2)),
+                    ticket_number_pattern=raw.get("ticket_number_pattern", COUPON_PATTERN))
     if raw["admission"] not in catalog.admissions:
         raise ValidationError(f"unknown admission '{raw['admission']}'", f"catalog.items.{index}.admission")
     excl = raw.get("price_excl_vat")

@@ -157,7 +157,8 @@ class Store:
             footprint.external_references.append(wallet.external_reference_number)
             footprint.numbers += [wallet.reference_number, wallet.external_reference_number]
             for ticket in wallet.tickets:
-                footprint.capacity[(ns, ticket.admission_code, ticket.visit_date, ticket.slot)] += ticket.units
+                if ticket.units:
+                    footprint.capacity[(ns, ticket.admission_code, ticket.visit_date, ticket.slot)] += ticket.units
                 footprint.numbers.append(ticket.number)
         if order.job_id:
             footprint.numbers.append(order.job_id)

@@ -110,6 +110,19 @@ def check_one_company(client, api):
     assert other.list(DEMO).get_json()["code"] == "saas_company_not_found"
 
 
+def check_coupons(client, api):
+    draft = api.created(order_body(paid=False, items=[line(item="32002", visit_date=TUESDAY)]))
+    assert draft["status"] == "Submitted"
+    client.post("/_sim/ota/run")
+    wallet = api.get(draft["orderId"]).get_json()["items"][0]["wallets"][0]
+    assert [a["type"] for a in wallet["assets"]] == ["ticket"]  # not paid: no coupon yet
+    confirmed = api.confirm(draft["orderId"]).get_json()
+    [wallet] = confirmed["items"][0]["wallets"]
+    assert [(a["type"], a["itemNumber"]) for a in wallet["assets"]] == [("ticket", "31001"), ("coupon", "34001")]
+    assert wallet["assets"][1]["referenceNumber"].startswith("CPN-")
+    assert (wallet["unitPriceExclVat"], wallet["unitPriceInclVat"]) == (120, 150)
+
+
 CHECKS = {
     "default.toml": check_default,
     "invalid-component-schedule.toml": check_invalid_component_schedule,
@@ -125,6 +138,7 @@ CHECKS = {
     "flaky-network.toml": check_flaky_network,
     "api-keys.toml": check_api_keys,
     "one-company.toml": check_one_company,
+    "coupons.toml": check_coupons,
 }
 
 

@@ -318,3 +318,29 @@ def test_delivery_faults(receiver, setting, check):
             assert check(receiver.received, outcomes), (receiver.received, outcomes)
     finally:
         backend.close()
+
+
+def test_coupons_are_assets_of_paid_ota_orders_only():
+    coupons = """
+[[catalog.items]]
+number = "34001"
+description = "Cafe Voucher"
+kind = "coupon"
+[[catalog.items]]
+number = "32002"
+description = "Package with a voucher"
+kind = "package"
+components = [{ item = "31001", quantity = 1 }, { item = "34001", quantity = 2 }]
+"""
+    backend, client, api = simulator(coupons)
+    try:
+        order = api.created(order_body(items=[line(item="32002")]))
+        run(client)
+        assets = api.get(order["orderId"]).get_json()["items"][0]["wallets"][0]["assets"]
+        assert [a["type"] for a in assets] == ["ticket", "coupon", "coupon"]
+        assert len({a["referenceNumber"] for a in assets}) == 3
+    finally:
+        backend.close()
+    synchronous = Api(create_app(Backend(scenarios=[parse_scenario(coupons, "c.toml")])).test_client())
+    assets = synchronous.created(order_body(items=[line(item="32002")]))["items"][0]["wallets"][0]["assets"]
+    assert [a["type"] for a in assets] == ["ticket"]  # the synchronous Channel Manager ignores coupon components
