@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test ui-deps screenshot clean
+.PHONY: run test ui-deps screenshot bench clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -28,6 +28,10 @@ ui-deps:
 
 screenshot: $(STAMP) ui-deps
 	$(BIN)/python scripts/dashboard_screenshot.py dashboard.png
+
+# Figures, not tests: start-up, throughput and latency, growth with stored orders, memory.
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -10,7 +10,7 @@ import json
 import re
 import time
 from datetime import datetime, timezone
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from flask import Blueprint, Response, current_app, g, request
 
@@ -187,13 +187,13 @@ def _perform(backend, operation: str, namespace, target: str, body, outcome) -> 
 
 def _webhook(webhooks, namespace, method: str, path: list[str]) -> Response:
     """The subscription endpoints: POST and GET `/webhook`, GET and DELETE `/webhook/{id}`."""
+    context = f"{_base_url()}/{'/'.join(quote(part) for part in namespace)}/$metadata#webhook"
     if method == "POST" and not path:
-        return json_response(201, webhooks.subscribe(namespace, _body()))
+        return json_response(201, {"@odata.context": context + "/$entity", **webhooks.subscribe(namespace, _body())})
     if method == "GET" and not path:
-        context = f"{_base_url()}/{'/'.join(namespace)}/$metadata#webhook"
         return json_response(200, {"@odata.context": context, "value": webhooks.subscriptions(namespace)})
     if method == "GET" and len(path) == 1:
-        return json_response(200, webhooks.subscription(namespace, path[0]))
+        return json_response(200, {"@odata.context": context + "/$entity", **webhooks.subscription(namespace, path[0])})
     if method == "DELETE" and len(path) == 1:
         webhooks.unsubscribe(namespace, path[0])
         return Response(status=204)

@@ -36,7 +36,6 @@ class ChannelManager:
         self.numbers = numbers
         self.issuer = Issuer(catalog, store, numbers, clock)
         self.ota_for_all = False  # every partner on the asynchronous OTA Channel Manager
-        self._pending: dict[tuple, Outcome] = {}  # OTA: a rule's outcome, kept for when the worker issues
 
     def is_ota(self, partner: Partner | None) -> bool:
         return self.ota_for_all or bool(partner and partner.ota)
@@ -112,7 +111,7 @@ class ChannelManager:
             if fault and fault.fail_confirm:
                 mark_applied()
                 raise BadRequest(fault.fail_confirm)  # the reservations were not confirmed: still Draft
-            confirmed = replace(order, payment_reference=code(payment, 20))
+            confirmed = replace(order, payment_reference=code(payment, 50 if order.ota else 20))
             self.issuer.settle_issued(confirmed, self.catalog.partner(order.partner_id))
             self.store.commit(put=[confirmed])
             return confirmed
@@ -169,8 +168,7 @@ class ChannelManager:
                 raise NotFound(f"Order '{braced(guid) if guid else order_id}' not found")
             if order.status is not OrderStatus.PROCESSING:
                 raise BadRequest(f"Order is not stuck in Processing (status {order.status.value})")
-            self._pending.pop(order.key, None)
-            stuck = replace(order, lines=[replace(line, wallets=[]) for line in order.lines])
+            stuck = replace(order, pending_outcome={}, lines=[replace(line, wallets=[]) for line in order.lines])
             try:
                 return self._issue(stuck, self.catalog.partner(order.partner_id))
             except IssuanceFailed:
@@ -189,17 +187,18 @@ class ChannelManager:
                 return self._move(current, OrderStatus.SCHEDULED)
             if current.status is OrderStatus.SCHEDULED:
                 return self._move(current, OrderStatus.PROCESSING)
-            fault = self._pending.pop(current.key, None)
+            fault = Outcome(**current.pending_outcome) if current.pending_outcome else None
             if fault and fault.stick_in_processing:
-                self._pending[current.key] = fault  # it stays until released or swept
-                return None
+                return None  # it stays until released or swept
             try:
-                return self._issue(replace(current, lines=[replace(line, wallets=[]) for line in current.lines]),
+                return self._issue(replace(current, pending_outcome={}, lines=[replace(line, wallets=[])
+                                                                              for line in current.lines]),
                                    self.catalog.partner(current.partner_id), fault)
-            except (IssuanceFailed, BadRequest) as failure:
-                if not isinstance(failure, IssuanceFailed):  # refused while preparing: Error all the same
-                    self._fail(current, failure.message)
+            except IssuanceFailed:
                 return self.store.get(current.namespace, current.order_id)
+            except Exception as failure:  # refused while preparing, or anything else: Error all the same
+                message = failure.message if isinstance(failure, BadRequest) else f"{type(failure).__name__}: {failure}"
+                return self._fail(current, message)
 
     def sweep(self, scheduled_after: timedelta, processing_after: timedelta) -> list[Order]:
         """The real recovery sweeps: Scheduled too long goes back to Submitted, Processing too long to Error."""
@@ -211,7 +210,6 @@ class ChannelManager:
                 if order.status is OrderStatus.SCHEDULED and age > scheduled_after:
                     swept.append(self._move(order, OrderStatus.SUBMITTED))
                 elif order.status is OrderStatus.PROCESSING and age > processing_after:
-                    self._pending.pop(order.key, None)
                     swept.append(self._fail(order, STUCK_IN_PROCESSING))
         return swept
 
@@ -229,10 +227,11 @@ class ChannelManager:
 
     def _submit(self, order: Order, fault: Outcome | None, remove=()) -> Order:
         """Store the order as Submitted: the worker issues it later."""
+        pending = {}
         if fault and fault.kind in ("fail_issuance", "reject", "stick_in_processing"):
             mark_applied()
-            self._pending[order.key] = fault
-        order = replace(order, status=OrderStatus.SUBMITTED, status_since=self.clock.now())
+            pending = {fault.kind: getattr(fault, fault.kind)}
+        order = replace(order, status=OrderStatus.SUBMITTED, status_since=self.clock.now(), pending_outcome=pending)
         self.store.commit(put=[order], remove=remove)
         return order
 
@@ -244,7 +243,7 @@ class ChannelManager:
     def _fail(self, order: Order, message: str) -> Order:
         failed = replace(order, status=OrderStatus.ERROR, status_message=message[:STATUS_MESSAGE_LENGTH],
                          lines=[replace(line, wallets=[]) for line in order.lines], job_id="", manifest=None,
-                         status_since=self.clock.now())
+                         status_since=self.clock.now(), pending_outcome={})
         self.store.commit(put=[failed])
         return failed
 
@@ -261,6 +260,8 @@ class ChannelManager:
         if fault and fault.stick_in_processing:
             mark_applied()
             order.status = OrderStatus.PROCESSING
+            order.status_since = self.clock.now()
+            order.pending_outcome = {"stick_in_processing": True}  # the OTA worker leaves it too
             self.store.commit(put=[order], remove=remove)
             raise StuckInProcessing(order)
         try:
@@ -317,7 +318,8 @@ def _statuses(text: str) -> set[OrderStatus] | None:
     for name in names:
         if name.lower() not in by_name:
             raise BadRequest(
-                f"Invalid status filter '{name}': use Processing, Draft, Issued, Cancelled or Error", "status", "status"
+                f"Invalid status filter '{name}': use {', '.join(status.value for status in OrderStatus)}",
+                "status", "status"
             )
         statuses.add(by_name[name.lower()])
     return statuses

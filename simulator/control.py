@@ -83,7 +83,7 @@ def manifest():
 @bp.post("/reset")
 def reset():
     """Everything back to start-up, or (given tenant, environment, company) one namespace emptied."""
-    body = _json(optional=True) or {}
+    body = _options()
     namespace = _namespace(body) if body else None
     backend().reset(namespace)
     return json_response(200, {"reset": "everything" if namespace is None else dict(zip(NAMESPACE_KEYS, namespace))})
@@ -230,7 +230,7 @@ def import_state():
 @bp.post("/ota/run")
 def ota_run():
     """Settle every due OTA order now (`{"everything": true}`: every submitted one)."""
-    body = _json(optional=True) or {}
+    body = _options()
     settled = backend().worker.run(everything=bool(body.get("everything")))
     return json_response(200, [{"orderId": o.order_id, "status": o.status.value} for o in settled])
 
@@ -238,15 +238,22 @@ def ota_run():
 @bp.post("/ota/step")
 def ota_step():
     """Move every in-flight OTA order one step (`{"everything": true}`: also those not yet due)."""
-    body = _json(optional=True) or {}
+    body = _options()
     moved = backend().worker.step(everything=bool(body.get("everything")))
     return json_response(200, [{"orderId": o.order_id, "status": o.status.value} for o in moved])
+
+
+@bp.post("/ota/sweep")
+def ota_sweep():
+    """Run the recovery sweeps alone (a worker that stalled: Scheduled over 5 minutes goes back
+    to Submitted, Processing over an hour to Error)."""
+    return json_response(200, [{"orderId": o.order_id, "status": o.status.value} for o in backend().worker.sweep()])
 
 
 @bp.post("/webhooks/flush")
 def webhooks_flush():
     """Wait (up to `{"timeout": seconds}`, default 30) until every queued webhook delivery is done."""
-    body = _json(optional=True) or {}
+    body = _options()
     timeout = body.get("timeout", 30)
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 300:
         raise BadRequest("timeout must be a number of seconds up to 300")
@@ -259,6 +266,8 @@ def release_order(order_id: str):
     from simulator.render import order_json
 
     order = backend().orders.release_order(order_id)
+    if order.ota and not order.status.in_flight:
+        backend().webhooks.order_processed(order)
     return json_response(200, order_json(order, request.host_url.rstrip("/")))
 
 
@@ -280,6 +289,16 @@ def _json(optional: bool = False):
         return json.loads(data)
     except ValueError:
         raise BadRequest("the body must be JSON") from None
+
+
+def _options() -> dict:
+    """An optional JSON object body."""
+    body = _json(optional=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
 
 
 def _field(body, name: str, kind):

@@ -56,6 +56,8 @@ class Issuer:
         self._reserve(order, plans, replaced)
         self._number(plans)
         self._wrap(order, plans, replaced)
+        if order.ota:  # the OTA Channel Manager also issues coupons
+            order.lines = [self._with_coupons(line) for line in order.lines]
         order.job_id = self.numbers.job_id()
         order.status_message = ""
         if order.payment_reference:
@@ -64,11 +66,8 @@ class Issuer:
             order.status = OrderStatus.DRAFT
 
     def settle_issued(self, order: Order, partner: Partner | None) -> None:
-        """Mark the order Issued (posting its coupons, in OTA) and build its manifest when the
-        partner has one."""
+        """Mark the order Issued and build its manifest when the partner has one."""
         order.status = OrderStatus.ISSUED
-        if order.ota:
-            order.lines = [self._with_coupons(line) for line in order.lines]
         if partner is not None and partner.manifests:
             order.manifest = Manifest(
                 manifest_id=self.numbers.guid(),
@@ -80,8 +79,11 @@ class Issuer:
         """The line with a coupon asset per coupon component in each wallet (new objects: the
         stored order's lines are never changed in place)."""
         item = self.catalog.item(line.item_number)
-        coupons = [self.catalog.item(c.item_number) for c in (item.components if item else ())
-                   for _ in range(c.quantity) if self.catalog.item(c.item_number).is_coupon]
+        if item is not None and item.is_coupon:
+            coupons = [item]
+        else:
+            coupons = [self.catalog.item(c.item_number) for c in (item.components if item else ())
+                       for _ in range(c.quantity) if self.catalog.item(c.item_number).is_coupon]
         if not coupons or any(t.kind == "coupon" for w in line.wallets for t in w.tickets):
             return line
         wallets = []
@@ -118,6 +120,8 @@ class Issuer:
                 visit_date, visit_time = self._component_visit(line, component.item_number)
                 tickets += [self._plan_ticket(ticket_item, visit_date, visit_time, 1) for _ in range(component.quantity)]
             return tickets
+        if item.is_coupon:
+            return []  # a coupon is no ticket: the OTA mode adds it as a coupon asset
         units = line.quantity if item.is_group else 1
         return [self._plan_ticket(item, line.visit_date, line.visit_time, units)]
 
@@ -145,7 +149,7 @@ class Issuer:
 
     def _failure_message(self, template: str, order: Order, plans, replaced: Order | None) -> str:
         """Fill a failure message with values of the order's first ticket and wallet."""
-        first = plans[0][0][0] if plans and plans[0] and plans[0][0] else None
+        first = next((ticket for line in plans for wallet in line for ticket in wallet), None)
         values = {"external_reference": _at(order.lines[0].requested_references, 1) or "EXT-1"}
         if first is not None:
             admission = self.catalog.admission(first.item.admission_code)

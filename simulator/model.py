@@ -112,6 +112,7 @@ class Order:
     ota: bool = False  # issued asynchronously, as the OTA Channel Manager does
     buy_from_order_reference: str = ""  # OTA: the system's own document number
     status_since: datetime | None = None  # when the current status began (the OTA worker's sweeps)
+    pending_outcome: dict = field(default_factory=dict)  # OTA: a fault rule's outcome, for when the worker issues
 
     @property
     def key(self) -> tuple[Namespace, str]:

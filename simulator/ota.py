@@ -7,6 +7,7 @@ up (the real job queue runs every minute). The control API runs or steps it by h
 """
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from simulator.model import Order, OrderStatus
 SCHEDULED_TOO_LONG = timedelta(minutes=5)
 PROCESSING_TOO_LONG = timedelta(hours=1)
 POLL_SECONDS = 0.2
+log = logging.getLogger("simulator")
 
 
 class OtaWorker:
@@ -40,7 +42,8 @@ class OtaWorker:
         return moved
 
     def run(self, everything: bool = False) -> list[Order]:
-        """Settle every due order (every submitted one with `everything`); the settled orders."""
+        """Settle every due order (every submitted one with `everything`), then sweep; the orders
+        settled."""
         settled = []
         for order in self._candidates(everything):
             current = order
@@ -49,8 +52,15 @@ class OtaWorker:
                 if current is not None and not current.status.in_flight:
                     self.announce(current)
                     settled.append(current)
-        self.orders.sweep(SCHEDULED_TOO_LONG, PROCESSING_TOO_LONG)
-        return settled
+        return settled + self.sweep()
+
+    def sweep(self) -> list[Order]:
+        """The recovery sweeps alone; announces the orders they put in Error."""
+        swept = self.orders.sweep(SCHEDULED_TOO_LONG, PROCESSING_TOO_LONG)
+        failed = [order for order in swept if order.status is OrderStatus.ERROR]
+        for order in failed:
+            self.announce(order)
+        return failed
 
     def start(self, cadence_seconds: float) -> None:
         """Work in the background, as the real job queue does (cadence 0: by hand only)."""
@@ -68,7 +78,10 @@ class OtaWorker:
     def _work(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
             if self.background:
-                self.run()
+                try:
+                    self.run()
+                except Exception:  # the worker must outlive any one order
+                    log.exception("OTA worker")
 
     def _candidates(self, everything: bool) -> list[Order]:
         now = self.clock.now()

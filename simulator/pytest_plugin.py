@@ -55,7 +55,9 @@ def cm_sim_inprocess(cm_sim_scenarios, cm_sim_seed):
     from simulator import Backend, create_app
     from simulator.testing import Simulator, WSGIAdapter
 
-    app = create_app(Backend(scenarios=cm_sim_scenarios, seed=cm_sim_seed))
+    backend = Backend(scenarios=cm_sim_scenarios, seed=cm_sim_seed)
     with requests.Session() as session:
-        session.mount("http://cm-sim.local", WSGIAdapter(app))
+        session.mount("http://cm-sim.local", WSGIAdapter(create_app(backend)))
         yield Simulator("http://cm-sim.local", session)
+    backend.worker.stop()
+    backend.webhooks.stop()

@@ -17,6 +17,7 @@ from simulator.errors import BadRequest, NotFound
 
 EVENT = "ota_cm_order_processed"
 EVENT_VERSION = "1.0"
+HOLD_SECONDS = 1.0  # out of order: the longest a delivery waits for the next
 SIGNATURE_HEADER = "x-sim-signature"
 DEFAULTS = {"retry_seconds": [1, 2, 4, 8, 16], "timeout_seconds": 5, "signing_secret": "", "drop": 0,
             "duplicate": 0, "delay_ms": 0, "out_of_order": False}
@@ -67,11 +68,16 @@ class Webhooks:
         client_state = body.get("clientState", "")
         if not isinstance(client_state, str) or len(client_state) > 50:
             raise BadRequest("clientState must be text of at most 50 characters", "clientState", "length")
+        app_id = body.get("appId") or "00000000-0000-0000-0000-000000000000"
+        try:
+            app_id = str(uuid.UUID(str(app_id)))
+        except ValueError:
+            raise BadRequest("appId must be a GUID", "appId", "guid") from None
         subscription = {
             "id": str(uuid.uuid4()),
             "companyId": company_id(namespace),
             "timestamp": int(self.clock.now().timestamp() * 1000),
-            "appId": str(body.get("appId") or "00000000-0000-0000-0000-000000000000"),
+            "appId": app_id,
             "eventName": body["eventName"],
             "eventVersion": str(body.get("eventVersion") or EVENT_VERSION),
             "notificationUrl": body["notificationUrl"],
@@ -99,13 +105,16 @@ class Webhooks:
             self._subscriptions[namespace].pop(subscription_id.strip("{}").lower())
 
     def reset(self, namespace: tuple | None = None) -> None:
+        """Forget the subscriptions and the pending deliveries (of one namespace)."""
         with self._lock:
             if namespace is None:
                 self._subscriptions.clear()
-                self._queue.clear()
-                self._held = None
             else:
                 self._subscriptions.pop(namespace, None)
+            self._queue = [d for d in self._queue if namespace is not None and d.namespace != namespace]
+            heapq.heapify(self._queue)
+            if self._held is not None and (namespace is None or self._held.namespace == namespace):
+                self._held = None
 
     # -- delivery --------------------------------------------------------
 
@@ -140,7 +149,8 @@ class Webhooks:
                     self._record(delivery, None, "dropped")
                     continue
                 if settings["out_of_order"] and self._held is None:
-                    self._held = delivery  # sent after the next one
+                    delivery.due += HOLD_SECONDS
+                    self._held = delivery  # sent after the next one (or after HOLD_SECONDS, or on flush)
                     continue
                 heapq.heappush(self._queue, delivery)
                 if self._held is not None and self._held is not delivery:
@@ -151,9 +161,11 @@ class Webhooks:
             self._lock.notify_all()
 
     def flush(self, timeout: float = 30) -> bool:
-        """Wait until every queued delivery is done (True) or the timeout (False)."""
+        """Send any held delivery now, and wait until every queued one is done (True) or the
+        timeout (False)."""
         deadline = time.monotonic() + timeout
         with self._lock:
+            self._release_held(force=True)
             while self._queue or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -177,7 +189,8 @@ class Webhooks:
         while True:
             with self._lock:
                 while not self._stop and (not self._queue or self._queue[0].due > time.monotonic()):
-                    self._lock.wait(0.05 if self._queue else 1)
+                    self._release_held()
+                    self._lock.wait(0.05 if self._queue or self._held else 1)
                 if self._stop:
                     return
                 delivery = heapq.heappop(self._queue)
@@ -226,6 +239,13 @@ class Webhooks:
             "request": {"query": {}, "body": json.loads(delivery.body)},
             "response": {"status": status, "body": None, "lost": None},
         })
+
+    def _release_held(self, force: bool = False) -> None:
+        if self._held is not None and (force or self._held.due <= time.monotonic()):
+            self._held.due = time.monotonic()
+            heapq.heappush(self._queue, self._held)
+            self._held = None
+            self._lock.notify_all()
 
     def _next(self) -> int:
         self._sequence += 1

@@ -115,7 +115,7 @@ def check_coupons(client, api):
     assert draft["status"] == "Submitted"
     client.post("/_sim/ota/run")
     wallet = api.get(draft["orderId"]).get_json()["items"][0]["wallets"][0]
-    assert [a["type"] for a in wallet["assets"]] == ["ticket"]  # not paid: no coupon yet
+    assert [a["type"] for a in wallet["assets"]] == ["ticket", "coupon"]  # in Draft the assets exist already
     confirmed = api.confirm(draft["orderId"]).get_json()
     [wallet] = confirmed["items"][0]["wallets"]
     assert [(a["type"], a["itemNumber"]) for a in wallet["assets"]] == [("ticket", "31001"), ("coupon", "34001")]

@@ -42,7 +42,7 @@ def test_list_filters_by_one_or_more_statuses(api, three_orders):
 
 def test_list_rejects_an_unknown_status(api):
     assert_error(api.list(DEMO, status="Shipped"), 400,
-                 "Invalid status filter 'Shipped': use Processing, Draft, Issued, Cancelled or Error")
+                 "Invalid status filter 'Shipped': use Submitted, Scheduled, Processing, Draft, Issued, Cancelled, Error")
 
 
 def test_list_filters_by_reference_case_insensitively(api, three_orders):

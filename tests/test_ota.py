@@ -251,14 +251,19 @@ def test_subscriptions(ota, receiver):
     created = subscribe(client, receiver.url)
     assert created["eventName"] == "ota_cm_order_processed" and created["eventVersion"] == "1.0"
     assert created["clientState"] == "state-1" and created["@odata.etag"]
+    assert created["@odata.context"].endswith("/CRONUS%20International%20Ltd./$metadata#webhook/$entity")
     listed = client.get(WEBHOOK, headers={"Authorization": "Bearer k"}).get_json()
-    assert listed["value"] == [created] and "@odata.context" in listed
+    entity = {key: value for key, value in created.items() if key != "@odata.context"}
+    assert listed["value"] == [entity] and listed["@odata.context"].endswith("$metadata#webhook")
     assert client.get(f"{WEBHOOK}/{created['id']}", headers={"x-np-api-key": "k"}).get_json() == created
     assert client.delete(f"{WEBHOOK}/{created['id']}", headers={"x-np-api-key": "k"}).status_code == 204
     assert client.get(f"{WEBHOOK}/{created['id']}", headers={"x-np-api-key": "k"}).status_code == 404
     bad = client.post(WEBHOOK, json={"notificationUrl": receiver.url, "eventName": "x", "clientState": "s" * 51},
                       headers={"x-np-api-key": "k"})
     assert bad.status_code == 400
+    bad_app = client.post(WEBHOOK, json={"notificationUrl": receiver.url, "eventName": "x", "appId": {"a": 1}},
+                          headers={"x-np-api-key": "k"})
+    assert bad_app.get_json()["message"] == "appId must be a GUID"
 
 
 def test_delivery_in_the_documented_envelope_with_a_signature(ota, receiver):
@@ -344,3 +349,136 @@ components = [{ item = "31001", quantity = 1 }, { item = "34001", quantity = 2 }
     synchronous = Api(create_app(Backend(scenarios=[parse_scenario(coupons, "c.toml")])).test_client())
     assets = synchronous.created(order_body(items=[line(item="32002")]))["items"][0]["wallets"][0]["assets"]
     assert [a["type"] for a in assets] == ["ticket"]  # the synchronous Channel Manager ignores coupon components
+
+
+def test_a_stuck_sync_order_stays_stuck_for_the_worker(ota, receiver):
+    _, client, api = ota
+    subscribe(client, receiver.url)
+    client.post("/_sim/faults", json={"operation": "create", "times": 1, "stick_in_processing": True})
+    response = client.post(BASE + "?sync=1", json=order_body(), headers={"x-np-api-key": "k"})
+    assert response.status_code == 503
+    order_id = api.find("REF-1")["orderId"]
+    run(client, everything=True)
+    assert api.get(order_id).get_json()["status"] == "Processing"
+    released = client.post(f"/_sim/orders/{order_id}/release").get_json()
+    assert released["status"] == "Issued"
+    client.post("/_sim/webhooks/flush")
+    assert [r[1]["value"][0]["payload"]["status"] for r in receiver.received] == ["Issued"]
+
+
+def test_ota_confirm_keeps_50_characters(ota):
+    _, client, api = ota
+    draft = api.created(order_body(paid=False))
+    run(client)
+    confirmed = api.confirm(draft["orderId"], {"paymentReference": "p" * 60}).get_json()
+    assert (confirmed["status"], confirmed["paymentReference"]) == ("Issued", "P" * 50)
+
+
+def test_replace_of_an_ota_draft_submits_it_again(ota):
+    _, client, api = ota
+    draft = api.created(order_body(paid=False))
+    run(client)
+    replaced = api.replace(draft["orderId"], order_body(items=[line(quantity=3)])).get_json()
+    assert replaced["status"] == "Submitted"
+    assert len(replaced["items"][0]["wallets"]) == 3 and replaced["items"][0]["wallets"][0]["walletId"] == NULL
+    run(client)
+    assert api.get(draft["orderId"]).get_json()["status"] == "Issued"
+
+
+def test_a_coupon_item_ordered_on_its_own():
+    coupon = '[[catalog.items]]\nnumber = "34001"\ndescription = "Cafe Voucher"\nkind = "coupon"\n'
+    backend, client, api = simulator(coupon)
+    try:
+        order = api.created(order_body(items=[line(item="34001", quantity=2)]))
+        assert run(client) == [{"orderId": order["orderId"], "status": "Issued"}]
+        wallets = api.get(order["orderId"]).get_json()["items"][0]["wallets"]
+        assert [[a["type"] for a in w["assets"]] for w in wallets] == [["coupon"], ["coupon"]]
+    finally:
+        backend.close()
+
+
+def test_the_scheduled_sweep_through_the_control_api(ota):
+    _, client, api = ota
+    client.put("/_sim/clock", json={"now": "2031-01-01T09:00:00Z", "frozen": True})
+    waiting = api.created(order_body(items=[line(visit_date="2031-06-03")]))
+    client.post("/_sim/ota/step")
+    client.post("/_sim/clock/advance", json={"minutes": 4})
+    assert client.post("/_sim/ota/sweep").get_json() == []
+    assert api.get(waiting["orderId"]).get_json()["status"] == "Scheduled"
+    client.post("/_sim/clock/advance", json={"minutes": 2})
+    client.post("/_sim/ota/sweep")
+    assert api.get(waiting["orderId"]).get_json()["status"] == "Submitted"
+
+
+def test_ota_orders_and_their_pending_outcomes_survive_a_restart(tmp_path):
+    data = tmp_path / "state.json"
+    scenario = parse_scenario(OTA, "ota.toml")
+    backend = Backend(scenarios=[scenario], data_file=data)
+    client, api = create_app(backend).test_client(), None
+    api = Api(client)
+    client.post("/_sim/faults", json={"operation": "create", "times": 1, "reference": "F*", "fail_issuance": "Boom"})
+    failing = api.created(order_body(reference="F1"))
+    plain = api.created(order_body(reference="P1"))
+    client.post("/_sim/ota/step")
+    backend.close()
+
+    restarted = Backend(scenarios=[scenario], data_file=data)
+    client = create_app(restarted).test_client()
+    api = Api(client)
+    assert api.get(failing["orderId"]).get_json()["status"] == "Scheduled"
+    run(client)
+    assert api.get(failing["orderId"]).get_json()["statusMessage"] == "Boom"
+    assert api.get(plain["orderId"]).get_json()["status"] == "Issued"
+    restarted.close()
+
+
+def test_retries_give_up_in_the_end(ota):
+    _, client, api = ota
+    failing = Receiver(failures=100)
+    try:
+        subscribe(client, failing.url)
+        api.created(order_body())
+        run(client)
+        client.post("/_sim/webhooks/flush")
+        outcomes = [e["outcome"] for e in client.get("/_sim/journal?operation=webhook_delivery").get_json()]
+        assert outcomes == ["failed (status 500); retrying"] * 3 + ["failed (status 500); gave up"]
+    finally:
+        failing.close()
+
+
+def test_the_background_worker_settles_orders_by_itself(receiver):
+    backend = Backend(scenarios=[parse_scenario("[ota]\nall_partners = true\ncadence_seconds = 1\n", "bg.toml")])
+    client = create_app(backend).test_client()
+    api = Api(client)
+    try:
+        client.put("/_sim/clock", json={"now": "2031-01-01T09:00:00Z", "frozen": True})
+        subscribe(client, receiver.url)
+        order = api.created(order_body(items=[line(visit_date="2031-06-03")]))
+        client.post("/_sim/clock/advance", json={"seconds": 2})  # now due: the worker's next round takes it
+        for _ in range(200):
+            if api.get(order["orderId"]).get_json()["status"] == "Issued":
+                break
+            __import__("time").sleep(0.05)
+        assert api.get(order["orderId"]).get_json()["status"] == "Issued"
+        assert client.post("/_sim/webhooks/flush").get_json() == {"flushed": True}
+        assert [r[1]["value"][0]["payload"]["orderId"] for r in receiver.received] == [order["orderId"]]
+    finally:
+        backend.close()
+
+
+def test_a_reset_drops_pending_deliveries():
+    slow_retries = "[ota]\nall_partners = true\ncadence_seconds = 0\n[webhooks]\nretry_seconds = [60]\n"
+    backend = Backend(scenarios=[parse_scenario(slow_retries, "slow.toml")])
+    client = create_app(backend).test_client()
+    failing = Receiver(failures=100)
+    try:
+        subscribe(client, failing.url)
+        Api(client).created(order_body())
+        run(client)
+        assert client.post("/_sim/webhooks/flush", json={"timeout": 1}).get_json() == {"flushed": False}  # a retry waits
+        client.post("/_sim/reset", json={"tenant": TENANT, "environment": "production",
+                                         "company": "CRONUS International Ltd."})
+        assert client.post("/_sim/webhooks/flush", json={"timeout": 5}).get_json() == {"flushed": True}
+    finally:
+        failing.close()
+        backend.close()
