@@ -8,6 +8,8 @@ orders, in memory and with --data, as ratios; memory per stored order.
 from __future__ import annotations
 
 import copy
+import itertools
+from datetime import date, timedelta
 import http.client
 import json
 import os
@@ -29,12 +31,14 @@ HEADERS = {"x-np-api-key": "bench", "Content-Type": "application/json"}
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 PIN = shutil.which("taskset")
+DAYS = itertools.count()
 CHUNK = 2000
 
 
 def order(reference: str, paid: bool = True) -> dict:
+    day = date(2031, 1, 1) + timedelta(days=next(DAYS) % 2000)  # spread over days: 2,000 places each
     body = {"partnerId": PARTNER, "sellToOrderReference": reference, "sellToName": "Jane Doe",
-            "items": [{"itemNumber": "31001", "visitDate": "2031-06-03", "visitTime": "10:30:00", "quantity": 2}]}
+            "items": [{"itemNumber": "31001", "visitDate": day.isoformat(), "visitTime": "10:30:00", "quantity": 2}]}
     if paid:
         body["paymentReference"] = "PAY-1"
     return body

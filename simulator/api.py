@@ -86,7 +86,7 @@ def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
     if request.method not in SUPPORTED_METHODS:  # HEAD, which Flask routes with GET
         raise UnsupportedMethod(request.method)
     module, *path = endpoint.split("/")
-    if module.lower() == "webhook":
+    if module.lower() in ("webhook", "webhooks"):  # the guide's table writes /webhooks
         entry["operation"] = "webhook"
         return _webhook(backend.webhooks, namespace, request.method, path)
     if module.lower() != "channelmanager":

@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import signal
+import threading
 import sys
 
 DEFAULT_PORT = 8080
@@ -50,6 +51,7 @@ def run_server(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     storage = args.data or "memory"
     print(f"cm-sim serving on http://{args.host}:{server.effective_port} (data: {storage})", flush=True)
+    threading.Thread(target=backend.numbers.warm_up, daemon=True).start()
     try:
         server.run()
     except KeyboardInterrupt:

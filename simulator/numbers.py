@@ -6,6 +6,7 @@ are unique in the real system are kept unique here: a clash is drawn again.
 from __future__ import annotations
 
 import string
+import threading
 import uuid
 from typing import Callable
 
@@ -22,14 +23,29 @@ class NumberClash(Exception):
 
 class Numbers:
     def __init__(self, seed: int | str | None = None):
-        from faker import Generator  # imported here: Faker is slow to import
-        from faker.providers import BaseProvider
-
-        self._faker = Generator()
-        self._faker.add_provider(BaseProvider)
-        if seed is not None:
-            self._faker.seed_instance(seed)
+        self._seed = seed
+        self._generator = None
+        self._making = threading.Lock()
         self._used: set[str] = set()
+
+    @property
+    def _faker(self):
+        """Faker, made on first use: it is slow to import, and start-up should not wait for it."""
+        with self._making:
+            if self._generator is None:
+                from faker import Generator
+                from faker.providers import BaseProvider
+
+                generator = Generator()
+                generator.add_provider(BaseProvider)
+                if self._seed is not None:
+                    generator.seed_instance(self._seed)
+                self._generator = generator
+        return self._generator
+
+    def warm_up(self) -> None:
+        """Make the generator now (in the background, once the server listens)."""
+        self._faker
 
     def reserve(self, values) -> None:
         """Mark numbers already held by stored orders as taken."""

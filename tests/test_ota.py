@@ -252,6 +252,7 @@ def test_subscriptions(ota, receiver):
     assert created["eventName"] == "ota_cm_order_processed" and created["eventVersion"] == "1.0"
     assert created["clientState"] == "state-1" and created["@odata.etag"]
     assert created["@odata.context"].endswith("/CRONUS%20International%20Ltd./$metadata#webhook/$entity")
+    assert client.get(WEBHOOK + "s", headers={"x-np-api-key": "k"}).get_json()["value"][0]["id"] == created["id"]
     listed = client.get(WEBHOOK, headers={"Authorization": "Bearer k"}).get_json()
     entity = {key: value for key, value in created.items() if key != "@odata.context"}
     assert listed["value"] == [entity] and listed["@odata.context"].endswith("$metadata#webhook")
