@@ -1,5 +1,4 @@
 """`cm-sim serve` as a partner runs it: real process, real HTTP, the getting-started walk-through."""
-import os
 import signal
 import subprocess
 import sys

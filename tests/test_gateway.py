@@ -39,7 +39,7 @@ def test_listed_keys_only(tmp_path):
 
 
 @pytest.mark.parametrize("path, code, message", [
-    (f"/00000000-0000-0000-0000-000000000000/production/CRONUS International Ltd./channelManager",
+    ("/00000000-0000-0000-0000-000000000000/production/CRONUS International Ltd./channelManager",
      "saas_tenant_not_found", "Tenant '00000000-0000-0000-0000-000000000000' not found"),
     (f"/{TENANT}/sandbox/CRONUS International Ltd./channelManager", "saas_environment_not_found",
      "Environment 'sandbox' not found"),
