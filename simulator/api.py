@@ -244,7 +244,7 @@ def _journal(backend, namespace, entry: dict, response: Response) -> None:
         "request": {"query": request.args.to_dict(), "body": body},
         # a transport fault before processing sends no response; a lost one was made, then lost
         "response": {"status": None if transport and entry["outcome"] == "transport" else response.status_code,
-                     "body": None if transport and entry["outcome"] == "transport" else response.get_json(silent=True),
+                     "body": None if transport and entry["outcome"] == "transport" else getattr(response, "payload", None),
                      "lost": transport},
     })
 
@@ -290,7 +290,9 @@ def _order(status: int, order) -> Response:
 
 def json_response(status: int, payload) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status=status, content_type="application/json; charset=utf-8")
+    response = Response(body, status=status, content_type="application/json; charset=utf-8")
+    response.payload = payload  # the journal keeps it, rather than parsing the body again
+    return response
 
 
 def error_response(error: ApiError) -> Response:
