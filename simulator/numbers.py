@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import string
 import threading
-import uuid
 from typing import Callable
 
 UPPERCASE = string.ascii_uppercase
@@ -52,18 +51,21 @@ class Numbers:
         self._used.update(values)
 
     def guid(self) -> str:
-        return str(uuid.UUID(int=self._faker.random.getrandbits(128), version=4))
+        """A random (version 4) GUID, lowercase."""
+        bits = self._faker.random.getrandbits(128) & ~(0xF000 << 64 | 0xC000 << 48) | (0x4000 << 64 | 0x8000 << 48)
+        text = f"{bits:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def hex(self, digits: int) -> str:
         return self._faker.hexify("^" * digits, upper=True)
 
     def wallet_reference(self) -> str:
         """An 18-digit wallet reference number, like `141234529930210327`."""
-        return self._unique(lambda: self._faker.numerify("%" + "#" * 17))
+        return self._unique(lambda: str(self._faker.random.randrange(10**17, 10**18)))
 
     def external_reference(self, wallet_reference: str, taken: Callable[[str], bool]) -> str:
         """A system-generated external reference: `[S][N*1]`, the wallet number plus one digit."""
-        return self._unique(lambda: wallet_reference + self._faker.numerify("#"), taken, widen=True)
+        return self._unique(lambda: wallet_reference + str(self._faker.random.randrange(10)), taken, widen=True)
 
     def ticket_number(self, pattern: str) -> str:
         """A ticket number from a pattern (`#` a digit, `?` a letter), like `ATF-BIL010665L-3`."""
@@ -76,7 +78,7 @@ class Numbers:
 
     def job_id(self) -> str:
         """A ticket-import job id, like `TM-IMPORT-000123`."""
-        return self._unique(lambda: "TM-IMPORT-" + self._faker.numerify("######"), widen=True)
+        return self._unique(lambda: f"TM-IMPORT-{self._faker.random.randrange(10**6):06d}", widen=True)
 
     def _unique(self, draw, taken: Callable[[str], bool] = lambda value: False, widen: bool = False) -> str:
         """Draw until the value is new; past MAX_ATTEMPTS a widened draw gets extra digits."""
