@@ -62,7 +62,7 @@ class Backend:
         """Lay one more scenario (or scenario file) over the running simulator (raises ScenarioError)."""
         if not isinstance(scenario, Scenario):
             scenario = load_scenario(scenario)
-        with self._lock():
+        with self.store.lock:
             self._apply(self.scenarios + [scenario], added=[scenario])
 
     def add_faults(self, rules: list[dict]) -> list[str]:
@@ -79,7 +79,7 @@ class Backend:
     def clear_scenarios(self) -> None:
         """Back to the default catalog: no scenario, no rules, keys, restrictions or limits,
         and the clock back to real time if a scenario had set it."""
-        with self._lock():
+        with self.store.lock:
             if any(scenario.clock for scenario in self.scenarios):
                 self.clock.reset()
             self.faults.clear()
@@ -134,7 +134,7 @@ class Backend:
 
     def reset(self, namespace: Namespace | None = None) -> None:
         """Forget one namespace's orders and calls, or everything (back to start-up)."""
-        with self._lock():
+        with self.store.lock:
             self.store.commit(remove=self.store.in_namespace(namespace))
             self.journal.clear(namespace)
             self.webhooks.reset(namespace)
@@ -143,7 +143,7 @@ class Backend:
                 self._apply(self._startup)
 
     def export_state(self, namespace: Namespace | None = None) -> dict:
-        with self._lock():
+        with self.store.lock:
             orders = [order_to_dict(order) for order in self.store.in_namespace(namespace)]
         return {"clock": self.clock.describe(), "orders": orders}
 
@@ -155,7 +155,7 @@ class Backend:
             check_order(order)
         clock = state.get("clock") or {}
         moment = parse_datetime(clock["now"]) if clock.get("virtual") else None
-        with self._lock():
+        with self.store.lock:
             if moment is not None:
                 self.clock.set(moment, frozen=bool(clock.get("frozen")))
             namespaces = {order.namespace for order in orders}
@@ -169,6 +169,3 @@ class Backend:
         self.worker.stop()
         self.webhooks.stop()
         self.store.close()
-
-    def _lock(self):
-        return self.store.lock

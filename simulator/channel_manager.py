@@ -168,9 +168,8 @@ class ChannelManager:
                 raise NotFound(f"Order '{braced(guid) if guid else order_id}' not found")
             if order.status is not OrderStatus.PROCESSING:
                 raise BadRequest(f"Order is not stuck in Processing (status {order.status.value})")
-            stuck = replace(order, pending_outcome={}, lines=[replace(line, wallets=[]) for line in order.lines])
             try:
-                return self._issue(stuck, self.catalog.partner(order.partner_id))
+                return self._issue(_unissued(order), self.catalog.partner(order.partner_id))
             except IssuanceFailed:
                 return self.store.get(order.namespace, order.order_id)
 
@@ -191,9 +190,7 @@ class ChannelManager:
             if fault and fault.stick_in_processing:
                 return None  # it stays until released or swept
             try:
-                return self._issue(replace(current, pending_outcome={}, lines=[replace(line, wallets=[])
-                                                                              for line in current.lines]),
-                                   self.catalog.partner(current.partner_id), fault)
+                return self._issue(_unissued(current), self.catalog.partner(current.partner_id), fault)
             except IssuanceFailed:
                 return self.store.get(current.namespace, current.order_id)
             except Exception as failure:  # refused while preparing, or anything else: Error all the same
@@ -240,11 +237,11 @@ class ChannelManager:
         self.store.commit(put=[moved])
         return moved
 
-    def _fail(self, order: Order, message: str) -> Order:
-        failed = replace(order, status=OrderStatus.ERROR, status_message=message[:STATUS_MESSAGE_LENGTH],
-                         lines=[replace(line, wallets=[]) for line in order.lines], job_id="", manifest=None,
-                         status_since=self.clock.now(), pending_outcome={})
-        self.store.commit(put=[failed])
+    def _fail(self, order: Order, message: str, remove=()) -> Order:
+        """Commit the order in Error with the message: no wallets, no job, no manifest."""
+        failed = replace(_unissued(order), status=OrderStatus.ERROR, status_message=message[:STATUS_MESSAGE_LENGTH],
+                         job_id="", manifest=None, status_since=self.clock.now())
+        self.store.commit(put=[failed], remove=remove)
         return failed
 
     def _buy_from_reference(self) -> str:
@@ -267,13 +264,7 @@ class ChannelManager:
         try:
             self.issuer.issue(order, partner, replaced, failure=fault.fail_issuance if fault else "")
         except IssuanceFailed as failure:
-            for line in order.lines:
-                line.wallets = []
-            order.status = OrderStatus.ERROR
-            order.status_message = failure.message[:STATUS_MESSAGE_LENGTH]
-            order.job_id = ""
-            order.manifest = None
-            self.store.commit(put=[order], remove=remove)
+            self._fail(order, failure.message, remove)
             raise
         self.store.commit(put=[order], remove=remove)
         return order
@@ -300,6 +291,11 @@ class StuckInProcessing(Exception):
     def __init__(self, order: Order):
         super().__init__(order.order_id)
         self.order = order
+
+
+def _unissued(order: Order) -> Order:
+    """The order with its lines but none of the wallets an issue gave them."""
+    return replace(order, pending_outcome={}, lines=[replace(line, wallets=[]) for line in order.lines])
 
 
 def _object(body) -> dict:

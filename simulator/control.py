@@ -19,6 +19,7 @@ from simulator.errors import ApiError, BadRequest, NotFound, Unauthorized
 from simulator.gateway import Forbidden
 from simulator.magic import describe_magic_values
 from simulator.manifest import manifest_page
+from simulator.render import order_json
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario, validate_faults
 
 bp = Blueprint("control", __name__, url_prefix="/_sim")
@@ -263,8 +264,6 @@ def webhooks_flush():
 @bp.post("/orders/<order_id>/release")
 def release_order(order_id: str):
     """Let an order stuck in Processing finish its issuance."""
-    from simulator.render import order_json
-
     order = backend().orders.release_order(order_id)
     if order.ota and not order.status.in_flight:
         backend().webhooks.order_processed(order)
