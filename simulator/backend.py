@@ -165,7 +165,12 @@ class Backend:
             self.numbers.reserve(self.store.issued_numbers())
         return len(orders)
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Stop the background threads: the OTA worker and the webhook sender."""
         self.worker.stop()
         self.webhooks.stop()
+
+    def close(self) -> None:
+        """Stop, and write the snapshot (a graceful stop)."""
+        self.stop()
         self.store.close()

@@ -59,5 +59,4 @@ def cm_sim_inprocess(cm_sim_scenarios, cm_sim_seed):
     with requests.Session() as session:
         session.mount("http://cm-sim.local", WSGIAdapter(create_app(backend)))
         yield Simulator("http://cm-sim.local", session)
-    backend.worker.stop()
-    backend.webhooks.stop()
+    backend.stop()

@@ -25,10 +25,7 @@ class ThreadedServer:
     def stop(self) -> None:
         """Stop at once: hangs end, calls in progress finish, idle connections are closed."""
         self.app.wsgi_app.stopping.set()
-        backend = self.app.extensions.get("simulator")
-        if backend is not None:  # its OTA worker and webhook sender
-            backend.worker.stop()
-            backend.webhooks.stop()
+        self.app.extensions["simulator"].stop()
         self._server.task_dispatcher.shutdown(timeout=10)  # the workers are done before any socket closes
         sockets = list(self._sockets.values())  # the listener, waitress's trigger, the connections
         self._sockets.clear()  # waitress's loop ends when its map is empty ...
