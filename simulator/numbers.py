@@ -5,12 +5,14 @@ are unique in the real system are kept unique here: a clash is drawn again.
 """
 from __future__ import annotations
 
+import re
 import string
 import threading
 from typing import Callable
 
 UPPERCASE = string.ascii_uppercase
 MAX_ATTEMPTS = 10
+PLACEHOLDERS = re.compile(r"#+|\?+")  # a run of digits or of letters in a ticket number pattern
 
 
 class NumberClash(Exception):
@@ -30,6 +32,8 @@ class Numbers:
     @property
     def _faker(self):
         """Faker, made on first use: it is slow to import, and start-up should not wait for it."""
+        if self._generator is not None:
+            return self._generator
         with self._making:
             if self._generator is None:
                 from faker import Generator
@@ -57,7 +61,7 @@ class Numbers:
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def hex(self, digits: int) -> str:
-        return self._faker.hexify("^" * digits, upper=True)
+        return f"{self._faker.random.getrandbits(4 * digits):0{digits}X}"
 
     def wallet_reference(self) -> str:
         """An 18-digit wallet reference number, like `141234529930210327`."""
@@ -70,11 +74,17 @@ class Numbers:
     def ticket_number(self, pattern: str) -> str:
         """A ticket number from a pattern (`#` a digit, `?` a letter), like `ATF-BIL010665L-3`."""
         for _ in range(MAX_ATTEMPTS + 1):
-            number = self._faker.bothify(pattern, letters=UPPERCASE)
+            number = PLACEHOLDERS.sub(self._fill, pattern)
             if number not in self._used:
                 self._used.add(number)
                 return number
         raise NumberClash()
+
+    def _fill(self, run: re.Match) -> str:
+        width, random = len(run.group()), self._faker.random
+        if run.group()[0] == "#":
+            return f"{random.randrange(10**width):0{width}d}"
+        return "".join(random.choice(UPPERCASE) for _ in range(width))
 
     def job_id(self) -> str:
         """A ticket-import job id, like `TM-IMPORT-000123`."""
@@ -86,7 +96,7 @@ class Numbers:
         while True:
             value = draw()
             if widen and attempts >= MAX_ATTEMPTS:
-                value += self._faker.numerify("#" * (attempts // MAX_ATTEMPTS))
+                value += PLACEHOLDERS.sub(self._fill, "#" * (attempts // MAX_ATTEMPTS))
             if value not in self._used and not taken(value):
                 self._used.add(value)
                 return value
