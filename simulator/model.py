@@ -1,7 +1,7 @@
 """The order, its lines, wallets and tickets, as the Channel Manager stores them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from enum import Enum
 
@@ -27,7 +27,7 @@ class OrderStatus(str, Enum):
         return "Processing..." if self is OrderStatus.PROCESSING else self.value
 
 
-@dataclass
+@dataclass(slots=True)
 class Ticket:
     id: str  # the wallet asset line
     asset_id: str  # the ticket itself
@@ -41,7 +41,7 @@ class Ticket:
     kind: str = "ticket"  # or "coupon" (OTA), which holds no capacity
 
 
-@dataclass
+@dataclass(slots=True)
 class Wallet:
     seq_no: int
     wallet_id: str
@@ -55,14 +55,14 @@ class Wallet:
     tickets: list[Ticket] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class ScheduleEntry:
     item_number: str
     visit_date: str
     visit_time: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     line_no: int
     item_number: str
@@ -86,14 +86,14 @@ class Line:
         return 1 if self.is_group else self.quantity
 
 
-@dataclass
+@dataclass(slots=True)
 class Manifest:
     manifest_id: str
     template_id: str
     generated: int  # unix seconds
 
 
-@dataclass
+@dataclass(slots=True)
 class Order:
     namespace: Namespace
     order_id: str
@@ -149,7 +149,7 @@ def order_to_dict(order: Order) -> dict:
         "status_message": order.status_message,
         "received_at": order.received_at.isoformat() if order.received_at else None,
         "job_id": order.job_id,
-        "manifest": vars(order.manifest).copy() if order.manifest else None,
+        "manifest": _fields(order.manifest) if order.manifest else None,
         "lines": [_line_record(line) for line in order.lines],
         "ota": order.ota,
         "buy_from_order_reference": order.buy_from_order_reference,
@@ -159,8 +159,8 @@ def order_to_dict(order: Order) -> dict:
 
 
 def _line_record(line: Line) -> dict:
-    record = vars(line).copy()
-    record["component_schedule"] = [vars(entry).copy() for entry in line.component_schedule]
+    record = _fields(line)
+    record["component_schedule"] = [_fields(entry) for entry in line.component_schedule]
     record["requested_names"] = list(line.requested_names)
     record["requested_references"] = list(line.requested_references)
     record["wallets"] = [_wallet_record(wallet) for wallet in line.wallets]
@@ -168,10 +168,15 @@ def _line_record(line: Line) -> dict:
 
 
 def _wallet_record(wallet: Wallet) -> dict:
-    record = vars(wallet).copy()
+    record = _fields(wallet)
     record["issued_at"] = wallet.issued_at.isoformat()
-    record["tickets"] = [vars(ticket).copy() for ticket in wallet.tickets]
+    record["tickets"] = [_fields(ticket) for ticket in wallet.tickets]
     return record
+
+
+def _fields(value) -> dict:
+    """A dataclass instance's fields as a new dict (not deep, unlike asdict)."""
+    return {name.name: getattr(value, name.name) for name in fields(value)}
 
 
 def order_from_dict(record: dict) -> Order:
