@@ -36,7 +36,7 @@ def run_server(args: argparse.Namespace) -> int:
     from simulator.app import create_app
     from simulator.backend import Backend
     from simulator.scenario import ScenarioError
-    from simulator.server import SERVER_OPTIONS
+    from simulator.server import SERVER_OPTIONS, freeze_survivors
 
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
@@ -47,6 +47,7 @@ def run_server(args: argparse.Namespace) -> int:
         print(f"cm-sim: {error}", file=sys.stderr)
         return 2
     app = create_app(backend, args.control_token)
+    freeze_survivors()
     server = create_server(app, host=args.host, port=args.port, **SERVER_OPTIONS)
     signal.signal(signal.SIGTERM, _stop)
     storage = args.data or "memory"
