@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 from flask import Blueprint, Response, current_app, g, request
 
 from simulator.channel_manager import StuckInProcessing
+from simulator.clock import format_datetime
 from simulator.errors import ApiError, IssuanceFailed, NotFound, UnsupportedMethod
 from simulator.faults import Call, Decision, applied
 from simulator.gateway import TooManyRequests, Unavailable
@@ -76,29 +77,25 @@ def api_key() -> str:
     return request.headers.get("x-np-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else "")
 
 
-def check_gateway(backend, namespace) -> None:
-    """API key, tenant/environment/company and permission, as the gateway checks them first."""
-    backend.access.check(api_key(), namespace)
-
-
 def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
-    check_gateway(backend, namespace)
-    if request.method not in SUPPORTED_METHODS:  # HEAD, which Flask routes with GET
-        raise UnsupportedMethod(request.method)
+    key, method = api_key(), request.method
+    backend.access.check(key, namespace)
+    if method not in SUPPORTED_METHODS:  # HEAD, which Flask routes with GET
+        raise UnsupportedMethod(method)
     module, *path = endpoint.split("/")
     if module.lower() in ("webhook", "webhooks"):  # the guide's table writes /webhooks
         entry["operation"] = "webhook"
-        return _webhook(backend.webhooks, namespace, request.method, path)
+        return _webhook(backend.webhooks, namespace, method, path)
     if module.lower() != "channelmanager":
         raise NotFound("/" + endpoint)
-    operation, target = _route(request.method, path)
+    operation, target = _route(method, path)
     entry["operation"] = operation
     body = _body() if operation in ("create", "confirm", "replace") else None
     entry["body"] = None if body is NOT_JSON else body
     call = _call(backend, operation, namespace, target, body)
     entry["orderId"] = target if operation not in ("create", "list") else None
     entry["sellToOrderReference"] = call.reference or None
-    gate = backend.gate(api_key())  # the same one on the way out
+    gate = backend.gate(key)  # the same one on the way out
     if gate:
         gate.enter()
     try:
@@ -236,7 +233,7 @@ def _journal(backend, namespace, entry: dict, response: Response) -> None:
     g.call = {"namespace": f"{tenant}/{environment}/{company}", "operation": entry["operation"] or request.method,
               "order_id": entry["orderId"] or "-", "lost": transport}
     backend.journal.record({
-        "at": backend.clock.describe()["now"],
+        "at": format_datetime(backend.clock.now()),
         "method": request.method,
         "path": request.path,
         "namespace": {"tenant": tenant, "environment": environment, "company": company},
@@ -281,7 +278,7 @@ def _reject_constant(name: str):
 
 
 def _base_url() -> str:
-    return request.host_url.rstrip("/")
+    return f"{request.scheme}://{request.host}"
 
 
 def _order(status: int, order) -> Response:
@@ -305,10 +302,11 @@ def platform_headers(response: Response) -> Response:
     started = g.get("started")
     if started is not None:
         ended_at = datetime.now(timezone.utc)
-        response.headers["x-npr-version"] = current_app.config["SIMULATOR_VERSION"]
-        response.headers["x-bc-platform-version"] = PLATFORM_VERSION
-        response.headers["x-bc-user-id"] = API_USER_ID
-        response.headers["x-npr-start-time"] = g.started_at.isoformat(timespec="milliseconds")
-        response.headers["x-npr-end-time"] = ended_at.isoformat(timespec="milliseconds")
-        response.headers["x-npr-duration"] = str(round((time.perf_counter() - started) * 1000))
+        add = response.headers.add
+        add("x-npr-version", current_app.config["SIMULATOR_VERSION"])
+        add("x-bc-platform-version", PLATFORM_VERSION)
+        add("x-bc-user-id", API_USER_ID)
+        add("x-npr-start-time", g.started_at.isoformat(timespec="milliseconds"))
+        add("x-npr-end-time", ended_at.isoformat(timespec="milliseconds"))
+        add("x-npr-duration", str(round((time.perf_counter() - started) * 1000)))
     return response

@@ -74,7 +74,9 @@ def format_datetime(moment: datetime | None) -> str:
     """Format a UTC datetime as the API does (`2026-05-15T09:30:00Z`); empty is ``""``."""
     if moment is None:
         return ""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
 
 
 def parse_datetime(text: str) -> datetime:

@@ -20,9 +20,10 @@ def order_json(order: Order, base_url: str) -> dict:
         "receivedAt": format_datetime(order.received_at),
         "jobId": order.job_id,
     }
-    if order.manifest:
-        body["manifestUrl"] = manifest_url(base_url, order.manifest)
-    body["items"] = [_line(line, order.manifest, base_url, shells=order.ota) for line in order.lines]
+    link = manifest_url(base_url, order.manifest) if order.manifest else ""
+    if link:
+        body["manifestUrl"] = link
+    body["items"] = [_line(line, link, shells=order.ota) for line in order.lines]
     return body
 
 
@@ -39,16 +40,16 @@ def order_summary(order: Order, base_url: str) -> dict:
     }
 
 
-def manifest_url(base_url: str, manifest: Manifest, wallet_id: str | None = None) -> str:
-    """A manifest URL in the real format (`mid`, `gid`, `kid`, `gen`, `sig`), served by us."""
+def manifest_url(base_url: str, manifest: Manifest) -> str:
+    """A manifest URL in the real format (`mid`, `gid`, `kid`, `gen`, `sig`), served by us;
+    a wallet's adds `&wallet={walletId}`."""
     kid = 0
     signed = f"GET|{kid}|{manifest.generated}|{manifest.manifest_id}|{manifest.template_id}"
     signature = hashlib.sha256(signed.encode()).hexdigest()
-    url = (
+    return (
         f"{base_url}/_sim/manifest?mid={manifest.manifest_id}&gid={quote(manifest.template_id)}"
         f"&kid={kid}&gen={manifest.generated}&sig={signature}"
     )
-    return f"{url}&wallet={wallet_id}" if wallet_id else url
 
 
 def amount(value: float) -> int | float:
@@ -71,7 +72,7 @@ def _sold_by_and_to(order: Order) -> dict:
     }
 
 
-def _line(line: Line, manifest: Manifest | None, base_url: str, shells: bool = False) -> dict:
+def _line(line: Line, manifest_link: str, shells: bool = False) -> dict:
     body = {
         "lineNo": line.line_no,
         "itemNumber": line.item_number,
@@ -92,7 +93,7 @@ def _line(line: Line, manifest: Manifest | None, base_url: str, shells: bool = F
     if shells and not line.wallets:  # OTA: the wallets to be, until the worker mints them
         body["wallets"] = [_shell(line, seq_no) for seq_no in range(1, line.wallet_count + 1)]
     else:
-        body["wallets"] = [_wallet(wallet, manifest, base_url) for wallet in line.wallets]
+        body["wallets"] = [_wallet(wallet, manifest_link) for wallet in line.wallets]
     return body
 
 
@@ -114,7 +115,7 @@ def _shell(line: Line, seq_no: int) -> dict:
     }
 
 
-def _wallet(wallet: Wallet, manifest: Manifest | None, base_url: str) -> dict:
+def _wallet(wallet: Wallet, manifest_link: str) -> dict:
     body = {
         "seqNo": wallet.seq_no,
         "walletId": wallet.wallet_id,
@@ -126,8 +127,8 @@ def _wallet(wallet: Wallet, manifest: Manifest | None, base_url: str) -> dict:
         "unitPriceInclVat": amount(wallet.price_incl_vat),
         "currencyCode": wallet.currency_code,
     }
-    if manifest:
-        body["manifestUrl"] = manifest_url(base_url, manifest, wallet.wallet_id)
+    if manifest_link:
+        body["manifestUrl"] = f"{manifest_link}&wallet={wallet.wallet_id}"
     body["assets"] = [_asset(ticket) for ticket in wallet.tickets]
     return body
 
