@@ -7,12 +7,19 @@ response is sent (it survives the process being killed), and the TinyDB file is
 rewritten from memory only when the journal has grown past the size of the data,
 at start-up and at a graceful stop. The rewrite goes to a temporary file that
 replaces FILE atomically, so FILE is never half-written.
+
+While the server runs, the rewrite happens in the background: the journal is first
+moved aside to `FILE.journal.1` and new changes go to a fresh `FILE.journal`; the
+moved one is deleted once FILE holds its changes. Start-up replays both, in order
+(replaying changes FILE already holds gives the same orders).
 """
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
+from typing import Callable
 
 ORDERS = "orders"
 
@@ -21,7 +28,9 @@ class Journal:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.journal_path = self.path.with_name(self.path.name + ".journal")
+        self.moved_path = self.path.with_name(self.path.name + ".journal.1")
         self.entries = 0
+        self._writer: threading.Thread | None = None
 
     def load(self) -> dict[str, dict]:
         """Return every stored order record by storage key, snapshot then journal replayed."""
@@ -32,17 +41,9 @@ class Journal:
             with TinyDB(self.path, access_mode="r") as db:
                 for record in db.table(ORDERS).all():
                     records[storage_key(record)] = dict(record)
-        if self.journal_path.exists():
-            with self.journal_path.open(encoding="utf-8") as journal:
-                for line in journal:
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        break  # a line torn by a crash: it was never acknowledged
-                    for key in entry.get("remove", []):
-                        records.pop(key, None)
-                    for record in entry.get("put", []):
-                        records[storage_key(record)] = record
+        for path in (self.moved_path, self.journal_path):
+            if path.exists():
+                _replay(path, records)
         return records
 
     def append(self, put: list[dict], remove: list[str]) -> None:
@@ -52,7 +53,35 @@ class Journal:
         self.entries += 1
 
     def compact(self, records: list[dict]) -> None:
-        """Rewrite the TinyDB snapshot from `records` and empty the journal."""
+        """Rewrite the snapshot from `records` (every order) now, and empty the journals."""
+        self.wait()
+        self._write_snapshot(records)
+        self.moved_path.unlink(missing_ok=True)
+        self.journal_path.write_text("", encoding="utf-8")
+        self.entries = 0
+
+    def compact_in_background(self, records: Callable[[], list[dict]]) -> None:
+        """Move the journal aside and, in a thread, rewrite the snapshot from `records()`.
+        The caller holds the store's lock: the moved journal ends where the orders that
+        `records` turns into dicts were taken (they are never changed in place)."""
+        if self._writer is not None and self._writer.is_alive():
+            return  # the previous rewrite is still going; the journal keeps growing till then
+        os.replace(self.journal_path, self.moved_path)
+        self.entries = 0
+
+        def write() -> None:
+            self._write_snapshot(records())
+            self.moved_path.unlink()
+
+        self._writer = threading.Thread(target=write, name="cm-sim-snapshot")
+        self._writer.start()
+
+    def wait(self) -> None:
+        """Wait for a rewrite in the background to finish."""
+        if self._writer is not None:
+            self._writer.join()
+
+    def _write_snapshot(self, records: list[dict]) -> None:
         from tinydb import TinyDB
 
         temporary = self.path.with_name(self.path.name + ".tmp")
@@ -62,8 +91,19 @@ class Journal:
         with temporary.open("rb+") as written:
             os.fsync(written.fileno())
         os.replace(temporary, self.path)
-        self.journal_path.write_text("", encoding="utf-8")
-        self.entries = 0
+
+
+def _replay(path: Path, records: dict[str, dict]) -> None:
+    with path.open(encoding="utf-8") as journal:
+        for line in journal:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                break  # a line torn by a crash: it was never acknowledged
+            for key in entry.get("remove", []):
+                records.pop(key, None)
+            for record in entry.get("put", []):
+                records[storage_key(record)] = record
 
 
 def storage_key(record: dict) -> str:

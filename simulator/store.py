@@ -127,7 +127,8 @@ class Store:
                 [storage_key({"namespace": order.namespace, "order_id": order.order_id}) for order in remove],
             )
             if self._journal.entries > max(1000, len(self._orders)):
-                self._compact()
+                orders = list(self._orders.values())
+                self._journal.compact_in_background(lambda: [order_to_dict(order) for order in orders])
 
     def close(self) -> None:
         """Write the snapshot and release the files (a graceful stop)."""

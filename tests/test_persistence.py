@@ -1,9 +1,11 @@
 """--data FILE: state survives a restart, a crash, and a torn journal line."""
 import json
+import threading
 
 from tinydb import TinyDB
 
 from simulator import Backend, create_app
+from simulator.persistence import Journal, storage_key
 from tests.helpers import DEMO, Api, line, order_body, past_day
 
 
@@ -93,3 +95,62 @@ def test_journal_lines_are_json_records_of_committed_changes(tmp_path):
     assert put["put"][0]["status"] == "Draft"
     assert removed == {"put": [], "remove": [json.dumps(
         ["01234567-89ab-cdef-0123-456789abcdef", "production", "CRONUS International Ltd.", order["orderId"]])]}
+
+
+def test_the_snapshot_is_rewritten_in_the_background_and_a_crash_meanwhile_loses_nothing(tmp_path):
+    data = tmp_path / "state.json"
+    journal = Journal(data)
+    journal.append([record("A", "Draft")], [])
+    writing, release = threading.Event(), threading.Event()
+
+    def records():
+        writing.set()
+        release.wait(10)
+        return [record("A", "Draft")]
+
+    journal.compact_in_background(records)
+    writing.wait(10)
+    journal.append([record("A", "Issued"), record("B", "Draft")], [])  # while the snapshot is being written
+    assert data.with_name("state.json.journal.1").exists()
+    assert statuses(Journal(data).load()) == {"A": "Issued", "B": "Draft"}  # killed now: nothing lost
+
+    release.set()
+    journal.wait()
+    assert not data.with_name("state.json.journal.1").exists()
+    with TinyDB(data, access_mode="r") as db:
+        assert [row["order_id"] for row in db.table("orders")] == ["A"]
+    assert statuses(Journal(data).load()) == {"A": "Issued", "B": "Draft"}
+
+
+def test_a_crash_after_the_snapshot_replays_the_moved_journal_harmlessly(tmp_path):
+    data = tmp_path / "state.json"
+    journal = Journal(data)
+    journal.append([record("A", "Draft")], [])
+    journal.append([record("B", "Draft")], [storage_key(record("A", "Draft"))])
+    journal.compact_in_background(lambda: [record("B", "Draft")])
+    journal.wait()
+    data.with_name("state.json.journal.1").write_text(  # as if killed before the moved journal was deleted
+        json.dumps({"put": [record("A", "Draft")], "remove": []}) + "\n"
+        + json.dumps({"put": [record("B", "Draft")], "remove": [storage_key(record("A", "Draft"))]}) + "\n")
+    assert statuses(Journal(data).load()) == {"B": "Draft"}
+
+
+def test_orders_stored_past_a_background_rewrite_survive_a_restart(tmp_path):
+    data = tmp_path / "state.json"
+    backend = Backend(data_file=data)
+    api = Api(create_app(backend).test_client())
+    ids = [api.created(order_body(reference=f"R{index}"))["orderId"] for index in range(510)]
+    for order_id in ids:  # two journal lines per order: past 1,000 the snapshot is rewritten
+        api.delete(order_id)
+    backend.store._journal.wait()
+    assert len(data.with_name("state.json.journal").read_text().splitlines()) < 1020  # it was moved aside
+    api = Api(create_app(Backend(data_file=data)).test_client())  # no close(): killed
+    assert [api.get(order_id).get_json()["status"] for order_id in ids] == ["Cancelled"] * 510
+
+
+def record(order_id: str, status: str) -> dict:
+    return {"namespace": ["t", "e", "c"], "order_id": order_id, "status": status}
+
+
+def statuses(records: dict) -> dict:
+    return {value["order_id"]: value["status"] for value in records.values()}
