@@ -1,19 +1,23 @@
-"""make bench: the simulator's own figures, measured over loopback with the server and the
-load generator pinned to different cores (when taskset is there).
+"""make bench: the simulator's figures side by side with its peers, measured over loopback with
+the servers pinned to core 0 and the load generator to core 1 (when taskset is there).
 
-Prints: start-up to first response; p50/p99 latency and throughput of create (quantity 2,
-Issued), get, list and confirm; create and get latency with 100 versus 100,000 stored
-orders, in memory and with --data, as ratios; memory per stored order.
+Prints: start-up to first response; throughput and p50/p99 latency of our create (quantity 2,
+Issued), get, list and confirm, and of the GET and POST of the peers (Prism and WireMock mocking
+the getting-started page, and a bare Flask app on our waitress options: the ceiling for our
+stack), with ratios; create throughput with 10,000 stored orders in memory and with --data;
+create and get latency with 100 versus 100,000 stored orders, in memory and with --data, as
+ratios; memory per stored order; then every target, met or missed. The load generator is wrk
+(with bench_wrk.lua) when it is installed, else a Python one; confirm and the growth latencies
+always use the Python one.
 """
 from __future__ import annotations
 
 import copy
 import itertools
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 import http.client
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -24,13 +28,18 @@ import time
 import uuid
 from pathlib import Path
 
+from bench_peers import API, PIN, SEED_GET, Process, free_port, peers
+
 CM_SIM = str(Path(sys.executable).with_name("cm-sim"))
 PARTNER = "21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"
-API = "/01234567-89ab-cdef-0123-456789abcdef/production/CRONUS%2520International%2520Ltd./channelManager"
 HEADERS = {"x-np-api-key": "bench", "Content-Type": "application/json"}
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
-PIN = shutil.which("taskset")
+WRK = shutil.which("wrk")
+WRK_SCRIPT = str(Path(__file__).with_name("bench_wrk.lua"))
+# seconds of load (half GET, half POST) before measuring: the JIT compilers of WireMock and Prism need it
+WARMUP = {"ours": 2, "bare Flask": 2, "Prism": 10, "WireMock": 20}
+MODES = {"memory": False, "--data": True}
 DAYS = itertools.count()
 CHUNK = 2000
 
@@ -44,24 +53,12 @@ def order(reference: str, paid: bool = True) -> dict:
     return body
 
 
-class Server:
+class Server(Process):
+    """Our simulator, `cm-sim serve`, ready when /_sim/health answers."""
+
     def __init__(self, *args):
-        command = [CM_SIM, "serve", "--port", "0", "--quiet", *args]
-        if PIN:
-            command = [PIN, "-c", "0", *command]
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline()
-        self.port = int(re.search(r"http://[^:]+:(\d+)", line).group(1))
-        while True:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                connection.request("GET", "/_sim/health")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.005)
-        self.startup = time.perf_counter() - self.started
+        port = free_port()
+        super().__init__([CM_SIM, "serve", "--port", str(port), "--quiet", *args], port, "/_sim/health")
 
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -74,13 +71,6 @@ class Server:
         connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=HEADERS)
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"null")
-
-    def stop(self) -> float:
-        """Stop gracefully (with --data that writes the snapshot); how long it took."""
-        began = time.perf_counter()
-        self.process.terminate()
-        self.process.wait(timeout=600)
-        return time.perf_counter() - began
 
 
 def load(port: int, requests_for, seconds: float = SECONDS, clients: int = CLIENTS):
@@ -159,11 +149,60 @@ def create_requests(prefix):
     return lambda client, n: ("POST", API, json.dumps(order(f"{prefix}-{client}-{n}")))
 
 
-def measure_operations(server: Server) -> dict:
-    figures = {"create": load(server.port, create_requests(uuid.uuid4().hex[:6]))}
-    ids = [server.call("POST", API, order(f"G-{i}"))[1]["orderId"] for i in range(200)]
-    figures["get"] = load(server.port, lambda c, n: ("GET", f"{API}/{ids[(c * 31 + n) % len(ids)]}", None))
-    figures["list"] = load(server.port, lambda c, n: ("GET", f"{API}/orders/{PARTNER}?sellToOrderReference=G-{n % 200}", None))
+def create_template() -> str:
+    """order()'s body for bench_wrk.lua, which fills {ref} and {day} per request."""
+    body = order("{ref}")
+    body["items"][0]["visitDate"] = "{day}"
+    return json.dumps(body)
+
+
+def hammer(port: int, paths: list[str] | None = None, seconds: float = SECONDS, clients: int = CLIENTS) -> dict:
+    """GET `paths` in turn or, without paths, create unique Issued orders: requests/s, p50 and
+    p99 (ms), errors. With wrk (whole seconds) when it is installed, else with load()."""
+    if not WRK:
+        requests_for = (create_requests(uuid.uuid4().hex[:6]) if paths is None
+                        else lambda c, n: ("GET", paths[(c * 31 + n) % len(paths)], None))
+        return load(port, requests_for, seconds, clients)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
+        listing.write("\n".join(paths or []))
+        listing.flush()
+        mode = ["create", create_template(), uuid.uuid4().hex[:6]] if paths is None else ["get", listing.name]
+        headers = [option for name, value in HEADERS.items() for option in ("-H", f"{name}: {value}")]
+        command = [WRK, "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", *headers,
+                   "-s", WRK_SCRIPT, f"http://127.0.0.1:{port}{API}", "--", *mode]
+        run = subprocess.run([PIN, "-c", "1", *command] if PIN else command, capture_output=True, text=True, check=True)
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def warm_up(port: int, paths: list[str], seconds: float) -> None:
+    hammer(port, paths, seconds / 2)
+    hammer(port, None, seconds / 2)
+
+
+def median_startup(start) -> float:
+    """Median of three start-ups of the server `start()` spawns."""
+    times = []
+    for _ in range(3):
+        server = start()
+        times.append(server.startup)
+        server.stop()
+    return statistics.median(times)
+
+
+def measure_ours() -> dict:
+    server = Server()
+    try:
+        ids = [server.call("POST", API, order(f"G-{i}"))[1]["orderId"] for i in range(200)]
+        gets = [f"{API}/{order_id}" for order_id in ids]
+        warm_up(server.port, gets, WARMUP["ours"])
+        return {"create": hammer(server.port), "get": hammer(server.port, gets),
+                "list": hammer(server.port, [f"{API}/orders/{PARTNER}?sellToOrderReference=G-{i}" for i in range(200)]),
+                "confirm": load(server.port, confirms(server), clients=4)}
+    finally:
+        server.stop()
+
+
+def confirms(server: Server):
     drafts = {}
 
     def confirm(client, n):
@@ -172,16 +211,37 @@ def measure_operations(server: Server) -> dict:
         drafts[key] = server.call("POST", API, order(f"C-{client}-{n}-{uuid.uuid4().hex[:6]}", paid=False))[1]["orderId"]
         return "POST", f"{API}/{drafts[key]}/confirm", json.dumps({"paymentReference": "PAY-2"})
 
-    figures["confirm"] = load(server.port, confirm, clients=4)
-    return figures
+    return confirm
+
+
+def measure_peer(name: str, start) -> dict:
+    peer = start()
+    try:
+        warm_up(peer.port, [SEED_GET], WARMUP[name])
+        return {"GET": hammer(peer.port, [SEED_GET]), "POST": hammer(peer.port)}
+    finally:
+        peer.stop()
+
+
+def start_ours(data: bool, folder: str) -> Server:
+    return Server("--data", os.path.join(folder, "state.json")) if data else Server()
+
+
+def create_with_stored(data: bool, count: int = 10_000) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        server = start_ours(data, folder)
+        try:
+            populate(server, count)
+            return hammer(server.port)
+        finally:
+            server.stop()
 
 
 def growth(data: bool) -> dict:
     results = {}
     for size in (100, 100_000):
         folder = tempfile.mkdtemp()
-        args = ["--data", os.path.join(folder, "state.json")] if data else []
-        server = Server(*args)
+        server = start_ours(data, folder)
         try:
             empty = server.rss_mib()
             populate(server, size)
@@ -200,34 +260,117 @@ def growth(data: bool) -> dict:
     return results
 
 
-def main() -> None:
-    startups = []
-    for _ in range(3):
-        server = Server()
-        startups.append(server.startup)
-        server.stop()
-    print(f"machine: {os.cpu_count()} cores, {'pinned server:0 load:1' if PIN else 'not pinned'}; "
-          f"{CLIENTS} connections, {SECONDS:g} s per figure")
-    print(f"start-up to first response: {statistics.median(startups):.3f} s (target < 0.5 s: "
-          f"{'met' if statistics.median(startups) < 0.5 else 'missed'})")
-    server = Server()
-    try:
-        if PIN:
-            os.sched_setaffinity(0, {1})
-        for name, figure in measure_operations(server).items():
-            print(f"{name:8s} {figure['rps']:8.0f} req/s   p50 {figure['p50']:6.2f} ms   p99 {figure['p99']:6.2f} ms"
-                  f"   errors {figure['errors']}")
-    finally:
-        server.stop()
-    for data in (False, True):
+def machine() -> str:
+    models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+              if line.startswith("model name")]
+    return f"{datetime.now():%Y-%m-%d %H:%M}; {models[0] if models else 'unknown CPU'}, {os.cpu_count()} cores"
+
+
+def show(label: str, figure: dict) -> None:
+    print(f"  {label:8s} {figure['rps']:8.0f} req/s   p50 {figure['p50']:7.2f} ms   p99 {figure['p99']:7.2f} ms"
+          f"   errors {figure['errors']}")
+
+
+def ratio(ours: float, peer: float) -> str:
+    return f"x{ours / peer:.2f}" if peer else "x inf"
+
+
+def show_ratios(mine: dict, peer_figures: dict) -> None:
+    print("ours / peer:" + " " * 18 + "".join(f"{name:>12s}" for name in peer_figures))
+    for method, operation in (("GET", "get"), ("POST", "create")):
+        for figure in ("rps", "p99"):
+            cells = [ratio(mine[operation][figure], figures[method][figure]) for figures in peer_figures.values()]
+            label = f"{method} (our {operation}) {'req/s' if figure == 'rps' else 'p99'}"
+            print(f"  {label:28s}" + "".join(f"{cell:>12s}" for cell in cells))
+
+
+def check(label: str, figure: str, target: str, met: bool) -> None:
+    print(f"  {label:50s} {figure:26s} target {target:40s} {'met' if met else 'missed'}")
+
+
+def show_targets(startup: float, mine: dict, peer_figures: dict, stored: dict, growths: dict, rss: dict) -> None:
+    print("TARGETS")
+    check("start-up to first response", f"{startup:.3f} s", "< 0.5 s", startup < 0.5)
+    create = mine["create"]["rps"]
+    mocks = {name: peer_figures[name] for name in ("Prism", "WireMock") if name in peer_figures}
+    if mocks:
+        fastest = max(mocks, key=lambda name: mocks[name]["GET"]["rps"])
+        best = mocks[fastest]["GET"]["rps"]
+        for operation in ("get", "list"):
+            check(f"{operation} throughput vs the faster peer's GET", f"{mine[operation]['rps']:.0f} req/s",
+                  f">= {best:.0f} req/s ({fastest})", mine[operation]["rps"] >= best)
+        prism = mocks["Prism"]["POST"]["rps"]
+        check("create throughput vs Prism's POST", f"{create:.0f} req/s", f">= {prism:.0f} req/s", create >= prism)
+    ceiling = peer_figures["bare Flask"]["POST"]["rps"]
+    check("create throughput vs bare Flask's POST (ceiling)", f"{create:.0f} req/s ({ratio(create, ceiling)} of {ceiling:.0f})",
+          f">= {ceiling / 2:.0f} req/s (half the ceiling)", create >= ceiling / 2)
+    if mocks:
+        for operation, method in (("create", "POST"), ("get", "GET"), ("list", "GET")):
+            bound = min(figures[method]["p99"] for figures in mocks.values())
+            check(f"{operation} p99 vs peers' {method} p99", f"{mine[operation]['p99']:.2f} ms",
+                  f"< {bound:.2f} ms (Prism and WireMock)", mine[operation]["p99"] < bound)
+    for mode, ratios in growths.items():
+        for operation, growth_ratio in ratios.items():
+            check(f"{operation} p50 at 100,000 vs 100 stored ({mode})", f"x{growth_ratio:.2f}", "<= x1.25",
+                  growth_ratio <= 1.25)
+    memory, data = stored["memory"]["rps"], stored["--data"]["rps"]
+    check("--data create throughput at 10,000 stored", f"{data:.0f} req/s",
+          f">= {memory / 2:.0f} req/s (half of memory's {memory:.0f})", data >= memory / 2)
+    for mode, mib in rss.items():
+        check(f"RSS at 100,000 stored ({mode})", f"{mib:.0f} MiB", "< 1024 MiB", mib < 1024)
+
+
+def measure_peers(starts: dict) -> dict:
+    figures = {}
+    for name, start in starts.items():
+        figures[name] = measure_peer(name, start)
+        print(f"{name}:")
+        for method, figure in figures[name].items():
+            show(method, figure)
+    return figures
+
+
+def measure_growth() -> tuple[dict, dict]:
+    """The existing growth and memory section: p50 ratios and RSS at 100,000, by mode."""
+    ratios, rss = {}, {}
+    for mode, data in MODES.items():
         results = growth(data)
         small, large = results[100], results[100_000]
-        mode = "--data" if data else "memory"
-        print(f"growth ({mode}): create p50 x{large['create'] / small['create']:.2f}, get p50 x{large['get'] / small['get']:.2f} "
-              f"(100,000 vs 100 orders; target within 1.25)")
+        ratios[mode] = {operation: large[operation] / small[operation] for operation in ("create", "get")}
+        rss[mode] = large["rss"]
+        print(f"growth ({mode}): create p50 x{ratios[mode]['create']:.2f}, get p50 x{ratios[mode]['get']:.2f} "
+              f"(100,000 vs 100 orders, Python load; target within 1.25: "
+              f"{'met' if max(ratios[mode].values()) <= 1.25 else 'missed'})")
         print(f"memory ({mode}): {large['mib_per_1000']:.2f} MiB per 1,000 orders; RSS at 100,000: {large['rss']:.0f} MiB "
               f"(target < 1024 MiB: {'met' if large['rss'] < 1024 else 'missed'}); "
               f"graceful stop at 100,000: {large['stop']:.1f} s")
+    return ratios, rss
+
+
+def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)
+    if PIN:
+        os.sched_setaffinity(0, {1})  # this script (populating, the Python load generator) runs beside wrk
+    print(f"machine: {machine()}")
+    print(f"{'pinned servers:0 load:1' if PIN else 'not pinned'}; load generator {'wrk -t1' if WRK else 'Python'}, "
+          f"{CLIENTS} connections, {SECONDS:g} s per figure; warm-up: "
+          + ", ".join(f"{name} {seconds} s" for name, seconds in WARMUP.items()))
+    starts = {"ours": Server, **peers()}
+    startups = {name: median_startup(start) for name, start in starts.items()}
+    print("start-up to first response (median of 3): " + ", ".join(f"{name} {value:.3f} s" for name, value in startups.items()))
+    print("ours:")
+    mine = measure_ours()
+    for name, figure in mine.items():
+        show(name, figure)
+    print("  (confirm: Python load generator, 4 connections, each confirm after the create of its Draft)")
+    peer_figures = measure_peers({name: start for name, start in starts.items() if name != "ours"})
+    show_ratios(mine, peer_figures)
+    print("ours, create with 10,000 stored orders:")
+    stored = {mode: create_with_stored(data) for mode, data in MODES.items()}
+    for mode, figure in stored.items():
+        show(mode, figure)
+    growths, rss = measure_growth()
+    show_targets(startups["ours"], mine, peer_figures, stored, growths, rss)
 
 
 if __name__ == "__main__":
