@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Callable
@@ -66,7 +67,12 @@ class Journal:
         `records` turns into dicts were taken (they are never changed in place)."""
         if self._writer is not None and self._writer.is_alive():
             return  # the previous rewrite is still going; the journal keeps growing till then
-        os.replace(self.journal_path, self.moved_path)
+        if self.moved_path.exists():  # an earlier rewrite failed: its changes stay first
+            with self.journal_path.open("rb") as journal, self.moved_path.open("ab") as moved:
+                shutil.copyfileobj(journal, moved)
+            self.journal_path.unlink()
+        else:
+            os.replace(self.journal_path, self.moved_path)
         self.entries = 0
 
         def write() -> None:

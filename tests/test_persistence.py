@@ -154,3 +154,32 @@ def record(order_id: str, status: str) -> dict:
 
 def statuses(records: dict) -> dict:
     return {value["order_id"]: value["status"] for value in records.values()}
+
+
+def test_a_failed_background_rewrite_keeps_its_changes_for_the_next_one(tmp_path, monkeypatch):
+    data = tmp_path / "state.json"
+    journal = Journal(data)
+    journal.append([record("A", "Draft")], [])
+
+    def disk_full(records):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the thread's traceback, on stderr
+    monkeypatch.setattr(journal, "_write_snapshot", disk_full)
+    journal.compact_in_background(lambda: [record("A", "Draft")])
+    journal.wait()
+    journal.append([record("B", "Draft")], [])
+    monkeypatch.undo()
+    writing, release = threading.Event(), threading.Event()
+
+    def records():
+        writing.set()
+        release.wait(10)
+        return [record("A", "Draft"), record("B", "Draft")]
+
+    journal.compact_in_background(records)
+    writing.wait(10)
+    assert statuses(Journal(data).load()) == {"A": "Draft", "B": "Draft"}  # killed now: A is not lost
+    release.set()
+    journal.wait()
+    assert statuses(Journal(data).load()) == {"A": "Draft", "B": "Draft"}
