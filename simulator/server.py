@@ -5,8 +5,12 @@ import gc
 import threading
 
 THREADS = 16
-# waitress reads ahead on a connection, so it notices a client that went away (which ends a hang)
-SERVER_OPTIONS = {"threads": THREADS, "channel_request_lookahead": 1}
+# waitress reads ahead on a connection, so it notices a client that went away (which ends a hang);
+# past its default of 100 open connections it accepts no more until idle ones time out (120 s),
+# so a partner's leaked keep-alive sessions would lock everybody out: allow 1,000, and poll()
+# rather than select(), which cannot watch more than 1,024 descriptors
+SERVER_OPTIONS = {"threads": THREADS, "channel_request_lookahead": 1, "connection_limit": 1000,
+                  "asyncore_use_poll": True}
 
 
 def freeze_survivors() -> None:
