@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test ui-deps screenshot bench clean
+.PHONY: run test ui-deps screenshot bench soak crash clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -29,9 +29,26 @@ ui-deps:
 screenshot: $(STAMP) ui-deps
 	$(BIN)/python scripts/dashboard_screenshot.py dashboard.png
 
-# Figures, not tests: start-up, throughput and latency, growth with stored orders, memory.
-bench: $(STAMP)
+# wrk, the load generator of make bench (without it the bench falls back to a Python one); needs root.
+# Prism and WireMock (npm, and Java for WireMock) go into ~/.cache/cm-sim-bench on the first run.
+.PHONY: bench-deps
+bench-deps:
+	@if ! command -v wrk >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	fi
+
+# Figures, not tests: start-up, throughput and latency beside Prism, WireMock and bare Flask,
+# growth with stored orders, memory; every target met or missed.
+bench: $(STAMP) bench-deps
 	$(BIN)/python scripts/bench.py
+
+# Reliability checks, not tests: mixed traffic with fault rules on for SOAK_SECONDS (default 600),
+# and SIGKILL under load CRASH_ROUNDS times (default 5) then SIGTERM; each restarts on its data file.
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py
+
+crash: $(STAMP)
+	$(BIN)/python scripts/crash.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
