@@ -95,6 +95,20 @@ def test_more_idle_connections_than_waitress_takes_by_default_do_not_block_other
         assert requests.get(server.url + "/_sim/health", timeout=30).status_code == 200
 
 
+def test_more_calls_than_threads_log_no_warning_per_call(cm_sim, caplog):
+    """waitress warns of its task queue whenever calls wait for a thread; a load test must not
+    fill the console with it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def call(_):
+        return requests.get(f"{cm_sim.base_url}/orders/{DEMO}", headers=HEADERS, timeout=30)
+
+    with ThreadPoolExecutor(40) as pool, caplog.at_level(logging.DEBUG):
+        answers = list(pool.map(call, range(200)))
+    assert {answer.status_code for answer in answers} == {200}
+    assert [record for record in caplog.records if record.name.startswith("waitress")] == []
+
+
 def test_a_client_that_goes_away_mid_request_changes_nothing(cm_sim):
     path = urlsplit(cm_sim.base_url).path
     body = order_body(reference="HALF-SENT")
