@@ -91,7 +91,7 @@ def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
     operation, target = _route(method, path)
     entry["operation"] = operation
     body = _body() if operation in ("create", "confirm", "replace") else None
-    entry["body"] = None if body is NOT_JSON else body
+    entry["body"] = None if body is NOT_JSON else json.dumps(body)
     call = _call(backend, operation, namespace, target, body)
     entry["orderId"] = target if operation not in ("create", "list") else None
     entry["sellToOrderReference"] = call.reference or None
@@ -241,7 +241,7 @@ def _journal(backend, namespace, entry: dict, response: Response) -> None:
         "request": {"query": request.args.to_dict(), "body": body},
         # a transport fault before processing sends no response; a lost one was made, then lost
         "response": {"status": None if transport and entry["outcome"] == "transport" else response.status_code,
-                     "body": None if transport and entry["outcome"] == "transport" else getattr(response, "payload", None),
+                     "body": None if transport and entry["outcome"] == "transport" else getattr(response, "json_text", None),
                      "lost": transport},
     })
 
@@ -288,7 +288,7 @@ def _order(status: int, order) -> Response:
 def json_response(status: int, payload) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     response = Response(body, status=status, content_type="application/json; charset=utf-8")
-    response.payload = payload  # the journal keeps it, rather than parsing the body again
+    response.json_text = body  # what the journal keeps
     return response
 
 

@@ -236,7 +236,7 @@ class Webhooks:
             "namespace": {"tenant": tenant, "environment": environment, "company": company},
             "operation": "webhook_delivery", "orderId": delivery.order_id, "sellToOrderReference": None,
             "faults": [], "outcome": outcome, "attempt": delivery.attempt, "transitions": [],
-            "request": {"query": {}, "body": json.loads(delivery.body)},
+            "request": {"query": {}, "body": delivery.body},
             "response": {"status": status, "body": None, "lost": None},
         })
 
