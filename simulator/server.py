@@ -22,15 +22,15 @@ def freeze_survivors() -> None:
     """Keep garbage collection pauses short however many orders are stored.
 
     A full collection walks every tracked object: at 100,000 stored orders that pauses
-    every thread for a second or more. What survives one is the app and the stored
-    orders, so it is frozen (left out of later collections); orders hold no reference
-    cycles, so reference counting still frees one when it is removed. For a process that
-    only serves the simulator (`cm-sim serve`), not for one that embeds it."""
+    every thread for a second or more. What is there at start-up and what survives a full
+    collection is the app and the stored orders, so it is frozen (left out of later
+    collections); orders hold no reference cycles, so reference counting still frees one
+    when it is removed. For a process that only serves the simulator (`cm-sim serve`),
+    not for one that embeds it."""
     def after_collection(phase: str, info: dict) -> None:
         if phase == "stop" and info["generation"] == 2:
             gc.freeze()
 
-    gc.collect()
     gc.freeze()
     gc.callbacks.append(after_collection)
 
