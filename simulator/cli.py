@@ -36,7 +36,7 @@ def run_server(args: argparse.Namespace) -> int:
     from simulator.app import create_app
     from simulator.backend import Backend
     from simulator.scenario import ScenarioError
-    from simulator.server import SERVER_OPTIONS, freeze_survivors
+    from simulator.server import SERVER_OPTIONS, freeze_survivors, warm_up
 
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
@@ -52,7 +52,7 @@ def run_server(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     storage = args.data or "memory"
     print(f"cm-sim serving on http://{args.host}:{server.effective_port} (data: {storage})", flush=True)
-    threading.Thread(target=backend.numbers.warm_up, daemon=True).start()
+    threading.Thread(target=warm_up, args=(backend.numbers,), daemon=True).start()
     try:
         server.run()
     except KeyboardInterrupt:

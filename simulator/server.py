@@ -35,6 +35,12 @@ def freeze_survivors() -> None:
     gc.callbacks.append(after_collection)
 
 
+def warm_up(numbers) -> None:
+    """Make Faker now (start-up does not wait for it), and freeze it with the rest of start-up."""
+    numbers.warm_up()
+    gc.freeze()
+
+
 class ThreadedServer:
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
         from waitress import create_server
