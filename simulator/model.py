@@ -1,7 +1,7 @@
 """The order, its lines, wallets and tickets, as the Channel Manager stores them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import Enum
 
@@ -176,7 +176,7 @@ def _wallet_record(wallet: Wallet) -> dict:
 
 def _fields(value) -> dict:
     """A dataclass instance's fields as a new dict (not deep, unlike asdict)."""
-    return {name.name: getattr(value, name.name) for name in fields(value)}
+    return {name: getattr(value, name) for name in value.__slots__}
 
 
 def order_from_dict(record: dict) -> Order:

@@ -5,8 +5,8 @@ would make a request cost grow with the number of stored orders. Instead each
 committed change is appended as one JSON line to `FILE.journal` before the
 response is sent (it survives the process being killed), and the TinyDB file is
 rewritten from memory only when the journal has grown past the size of the data,
-at start-up and at a graceful stop. The rewrite goes to a temporary file that
-replaces FILE atomically, so FILE is never half-written.
+at a graceful stop, and at a start-up that replayed a journal. The rewrite goes to a
+temporary file that replaces FILE atomically, so FILE is never half-written.
 
 While the server runs, the rewrite happens in the background: the journal is first
 moved aside to `FILE.journal.1` and new changes go to a fresh `FILE.journal`; the
@@ -34,7 +34,8 @@ class Journal:
         self._writer: threading.Thread | None = None
 
     def load(self) -> dict[str, dict]:
-        """Return every stored order record by storage key, snapshot then journal replayed."""
+        """Return every stored order record by storage key, snapshot then journals replayed
+        (`entries` counts what was replayed)."""
         from tinydb import TinyDB  # only persistent runs pay for the import
 
         records: dict[str, dict] = {}
@@ -44,7 +45,7 @@ class Journal:
                     records[storage_key(record)] = dict(record)
         for path in (self.moved_path, self.journal_path):
             if path.exists():
-                _replay(path, records)
+                self.entries += _replay(path, records)
         return records
 
     def append(self, put: list[dict], remove: list[str]) -> None:
@@ -99,9 +100,13 @@ class Journal:
         os.replace(temporary, self.path)
 
 
-def _replay(path: Path, records: dict[str, dict]) -> None:
+def _replay(path: Path, records: dict[str, dict]) -> int:
+    """Apply a journal's changes to `records`; how many lines it has (a torn one counts:
+    start-up then rewrites the snapshot, so no new change is appended after it)."""
+    count = 0
     with path.open(encoding="utf-8") as journal:
         for line in journal:
+            count += 1
             try:
                 entry = json.loads(line)
             except ValueError:
@@ -110,6 +115,7 @@ def _replay(path: Path, records: dict[str, dict]) -> None:
                 records.pop(key, None)
             for record in entry.get("put", []):
                 records[storage_key(record)] = record
+    return count
 
 
 def storage_key(record: dict) -> str:

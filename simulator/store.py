@@ -49,7 +49,8 @@ class Store:
         if self._journal:
             for record in self._journal.load().values():
                 self._index(order_from_dict(record))
-            self._compact()
+            if self._journal.entries or not self._journal.path.exists():
+                self._compact()
 
     # -- lookups ---------------------------------------------------------
 

@@ -183,3 +183,27 @@ def test_a_failed_background_rewrite_keeps_its_changes_for_the_next_one(tmp_path
     release.set()
     journal.wait()
     assert statuses(Journal(data).load()) == {"A": "Draft", "B": "Draft"}
+
+
+def test_after_a_graceful_stop_start_up_does_not_rewrite_the_snapshot(tmp_path):
+    data = tmp_path / "state.json"
+    backend = Backend(data_file=data)
+    order = Api(create_app(backend).test_client()).created(order_body(reference="KEPT"))
+    backend.close()
+    written = data.stat().st_mtime_ns
+    api = Api(create_app(Backend(data_file=data)).test_client())
+    assert api.get(order["orderId"]).get_json() == order
+    assert data.stat().st_mtime_ns == written
+
+
+def test_changes_made_after_a_restart_on_a_torn_journal_survive_the_next_one(tmp_path):
+    data = tmp_path / "state.json"
+    backend = Backend(data_file=data)
+    first = Api(create_app(backend).test_client()).created(order_body(reference="BEFORE"))
+    backend.close()  # the journal is empty ...
+    with open(data.with_name("state.json.journal"), "a") as journal:
+        journal.write('{"put": [{"namespace": ["t"')  # ... but for a change killed mid-line
+    api = Api(create_app(Backend(data_file=data)).test_client())
+    second = api.created(order_body(reference="AFTER"))  # killed again, no graceful stop
+    api = Api(create_app(Backend(data_file=data)).test_client())
+    assert [api.get(order["orderId"]).status_code for order in (first, second)] == [200, 200]
