@@ -8,7 +8,8 @@ stack), with ratios; create throughput with 10,000 stored orders in memory and w
 create and get latency with 100 versus 100,000 stored orders, in memory and with --data, as
 ratios; memory per stored order; then every target, met or missed. The load generator is wrk
 (with bench_wrk.lua) when it is installed, else a Python one; confirm and the growth latencies
-always use the Python one.
+always use the Python one. Servers compared with each other run at once and are measured in
+turns, the others paused, so that a slow moment of a shared machine does not decide a ratio.
 """
 from __future__ import annotations
 
@@ -189,17 +190,54 @@ def median_startup(start) -> float:
     return statistics.median(times)
 
 
-def measure_ours() -> dict:
-    server = Server()
+def side_by_side(starts: dict, turns: int = 5) -> dict:
+    """Every server up at once and warmed up, then measured in turns: each figure is `turns`
+    windows of SECONDS / turns, so a slow moment of a shared machine falls on all alike.
+    Throughput is the windows' mean, p50 and p99 their medians. By server, by figure."""
+    servers = {}
     try:
-        ids = [server.call("POST", API, order(f"G-{i}"))[1]["orderId"] for i in range(200)]
-        gets = [f"{API}/{order_id}" for order_id in ids]
-        warm_up(server.port, gets, WARMUP["ours"])
-        return {"create": hammer(server.port), "get": hammer(server.port, gets),
-                "list": hammer(server.port, [f"{API}/orders/{PARTNER}?sellToOrderReference=G-{i}" for i in range(200)]),
-                "confirm": load(server.port, confirms(server), clients=4)}
+        for name, start in starts.items():
+            servers[name] = start()
+        ours = servers["ours"]
+        gets = [f"{API}/{ours.call('POST', API, order(f'G-{i}'))[1]['orderId']}" for i in range(200)]
+        lists = [f"{API}/orders/{PARTNER}?sellToOrderReference=G-{i}" for i in range(200)]
+        plans = {name: {"GET": ([SEED_GET], server.port), "POST": (None, server.port)}
+                 for name, server in servers.items() if name != "ours"}
+        plans = {"ours": {"create": (None, ours.port), "get": (gets, ours.port), "list": (lists, ours.port)}, **plans}
+        for name, server in servers.items():
+            only(servers, name)
+            warm_up(server.port, gets if name == "ours" else [SEED_GET], WARMUP[name])
+        windows = {name: {figure: [] for figure in plan} for name, plan in plans.items()}
+        for _ in range(turns):
+            for name, plan in plans.items():
+                only(servers, name)
+                for figure, (paths, port) in plan.items():
+                    windows[name][figure].append(hammer(port, paths, SECONDS / turns))
+        figures = {name: {figure: combined(runs) for figure, runs in by_figure.items()} for name, by_figure in windows.items()}
+        only(servers, "ours")
+        figures["ours"]["confirm"] = load(ours.port, confirms(ours), clients=4)
+        return figures
     finally:
-        server.stop()
+        stop_all(servers)
+
+
+def only(servers: dict, running) -> None:
+    """Let the server `running` go on and pause the others; with None, let all go on."""
+    for name, server in servers.items():
+        server.pause(running is not None and name != running)
+
+
+def stop_all(servers: dict) -> dict:
+    """Stop every server (paused ones are let go on first); how long each took."""
+    only(servers, None)
+    return {name: server.stop() for name, server in servers.items()}
+
+
+def combined(windows: list[dict]) -> dict:
+    return {"rps": statistics.mean(window["rps"] for window in windows),
+            "p50": statistics.median(window["p50"] for window in windows),
+            "p99": statistics.median(window["p99"] for window in windows),
+            "errors": sum(window["errors"] for window in windows)}
 
 
 def confirms(server: Server):
@@ -214,27 +252,27 @@ def confirms(server: Server):
     return confirm
 
 
-def measure_peer(name: str, start) -> dict:
-    peer = start()
-    try:
-        warm_up(peer.port, [SEED_GET], WARMUP[name])
-        return {"GET": hammer(peer.port, [SEED_GET]), "POST": hammer(peer.port)}
-    finally:
-        peer.stop()
-
-
 def start_ours(data: bool, folder: str) -> Server:
     return Server("--data", os.path.join(folder, "state.json")) if data else Server()
 
 
-def create_with_stored(data: bool, count: int = 10_000) -> dict:
+def create_with_stored(count: int = 10_000, turns: int = 5) -> dict:
+    """Create throughput with `count` stored orders, in memory and with --data: both servers at
+    once, measured in turns as side_by_side() does. By mode."""
     with tempfile.TemporaryDirectory() as folder:
-        server = start_ours(data, folder)
+        servers = {}
         try:
-            populate(server, count)
-            return hammer(server.port)
+            for mode, data in MODES.items():
+                servers[mode] = start_ours(data, folder)
+                populate(servers[mode], count)
+            windows = {mode: [] for mode in servers}
+            for _ in range(turns):
+                for mode, server in servers.items():
+                    only(servers, mode)
+                    windows[mode].append(hammer(server.port, None, SECONDS / turns))
+            return {mode: combined(runs) for mode, runs in windows.items()}
         finally:
-            server.stop()
+            stop_all(servers)
 
 
 def growth(data: bool, rounds: int = 5) -> dict:
@@ -252,6 +290,7 @@ def growth(data: bool, rounds: int = 5) -> dict:
             results[size] = {"own": own, "create": [], "get": [], "mib_per_1000": (full - empty) / size * 1000, "rss": full}
         for turn in range(rounds):
             for size, server in servers.items():
+                only(servers, size)
                 own, window = results[size]["own"], SECONDS / rounds
                 results[size]["create"].append(load(server.port, create_requests(f"GR{size}-{turn}"), window, clients=4)["p50"])
                 results[size]["get"].append(load(server.port, lambda c, n: ("GET", f"{API}/{own[(c * 31 + n) % len(own)]}", None),
@@ -259,8 +298,8 @@ def growth(data: bool, rounds: int = 5) -> dict:
         for figures in results.values():
             figures["create"], figures["get"] = statistics.median(figures["create"]), statistics.median(figures["get"])
     finally:
-        for size, server in servers.items():
-            results.setdefault(size, {})["stop"] = server.stop()
+        for size, seconds in stop_all(servers).items():
+            results.setdefault(size, {})["stop"] = seconds
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
     return results
@@ -326,16 +365,6 @@ def show_targets(startup: float, mine: dict, peer_figures: dict, stored: dict, g
         check(f"RSS at 100,000 stored ({mode})", f"{mib:.0f} MiB", "< 1024 MiB", mib < 1024)
 
 
-def measure_peers(starts: dict) -> dict:
-    figures = {}
-    for name, start in starts.items():
-        figures[name] = measure_peer(name, start)
-        print(f"{name}:")
-        for method, figure in figures[name].items():
-            show(method, figure)
-    return figures
-
-
 def measure_growth() -> tuple[dict, dict]:
     """The existing growth and memory section: p50 ratios and RSS at 100,000, by mode."""
     ratios, rss = {}, {}
@@ -364,15 +393,17 @@ def main() -> None:
     starts = {"ours": Server, **peers()}
     startups = {name: median_startup(start) for name, start in starts.items()}
     print("start-up to first response (median of 3): " + ", ".join(f"{name} {value:.3f} s" for name, value in startups.items()))
-    print("ours:")
-    mine = measure_ours()
-    for name, figure in mine.items():
-        show(name, figure)
-    print("  (confirm: Python load generator, 4 connections, each confirm after the create of its Draft)")
-    peer_figures = measure_peers({name: start for name, start in starts.items() if name != "ours"})
+    peer_figures = side_by_side(starts)
+    mine = peer_figures.pop("ours")
+    for name, figures in {"ours": mine, **peer_figures}.items():
+        print(f"{name}:")
+        for figure, values in figures.items():
+            show(figure, values)
+        if name == "ours":
+            print("  (confirm: Python load generator, 4 connections, each confirm after the create of its Draft)")
     show_ratios(mine, peer_figures)
     print("ours, create with 10,000 stored orders:")
-    stored = {mode: create_with_stored(data) for mode, data in MODES.items()}
+    stored = create_with_stored()
     for mode, figure in stored.items():
         show(mode, figure)
     growths, rss = measure_growth()

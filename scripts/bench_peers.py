@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -51,7 +52,7 @@ class Process:
         self.log = tempfile.TemporaryFile()
         began = time.perf_counter()
         self.process = subprocess.Popen([PIN, "-c", "0", *command] if PIN else command,
-                                        stdout=self.log, stderr=subprocess.STDOUT)
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         while not self._answers(probe):
             if self.process.poll() is not None or time.perf_counter() - began > 120:
                 self.log.seek(0)
@@ -68,6 +69,12 @@ class Process:
             return connection.getresponse().status < 300
         except OSError:
             return False
+
+    def pause(self, paused: bool = True) -> None:
+        """Freeze (SIGSTOP) the server and what it started, or let it go on (SIGCONT): a server
+        not being measured must not take the core from the one that is (a JVM's compiler and
+        collector go on working after a load)."""
+        os.killpg(self.process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
     def stop(self) -> float:
         """Stop gracefully (SIGTERM); how long it took."""
