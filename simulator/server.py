@@ -1,4 +1,5 @@
-"""Serve an app on waitress in a background thread (for tests and embedding)."""
+"""waitress's options and the garbage-collection policy of `cm-sim serve`, and ThreadedServer:
+an app on waitress in a background thread (for tests and embedding)."""
 from __future__ import annotations
 
 import gc

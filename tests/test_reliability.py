@@ -239,3 +239,21 @@ def test_webhook_subscriptions_answer_json_below_500(body, subscription, method)
     assert 200 <= response.status_code < 500, response.get_data(as_text=True)
     assert response.status_code == 204 or response.is_json
     no_errors_logged()
+
+
+def test_cm_sim_serve_leaves_what_survives_a_full_collection_out_of_later_ones():
+    """At 100,000 stored orders a full collection would stop every thread for a second."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc\n"
+        "from simulator.server import freeze_survivors\n"
+        "freeze_survivors()\n"
+        "started = gc.get_freeze_count()\n"
+        "orders = [[index] for index in range(5000)]\n"
+        "gc.collect()\n"
+        "print(gc.get_freeze_count() - started)\n"
+    )
+    frozen = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert int(frozen) >= 5000
