@@ -69,7 +69,7 @@ class Numbers:
 
     def external_reference(self, wallet_reference: str, taken: Callable[[str], bool]) -> str:
         """A system-generated external reference: `[S][N*1]`, the wallet number plus one digit."""
-        return self._unique(lambda: wallet_reference + str(self._faker.random.randrange(10)), taken, widen=True)
+        return self._unique(lambda: wallet_reference + self._digits(1), taken, widen=True)
 
     def ticket_number(self, pattern: str) -> str:
         """A ticket number from a pattern (`#` a digit, `?` a letter), like `ATF-BIL010665L-3`."""
@@ -81,14 +81,18 @@ class Numbers:
         raise NumberClash()
 
     def _fill(self, run: re.Match) -> str:
-        width, random = len(run.group()), self._faker.random
+        """A run of `#` or `?` of a pattern, filled with as many digits or letters."""
+        width = len(run.group())
         if run.group()[0] == "#":
-            return f"{random.randrange(10**width):0{width}d}"
-        return "".join(random.choice(UPPERCASE) for _ in range(width))
+            return self._digits(width)
+        return "".join(self._faker.random.choice(UPPERCASE) for _ in range(width))
+
+    def _digits(self, width: int) -> str:
+        return f"{self._faker.random.randrange(10**width):0{width}d}"
 
     def job_id(self) -> str:
         """A ticket-import job id, like `TM-IMPORT-000123`."""
-        return self._unique(lambda: f"TM-IMPORT-{self._faker.random.randrange(10**6):06d}", widen=True)
+        return self._unique(lambda: f"TM-IMPORT-{self._digits(6)}", widen=True)
 
     def _unique(self, draw, taken: Callable[[str], bool] = lambda value: False, widen: bool = False) -> str:
         """Draw until the value is new; past MAX_ATTEMPTS a widened draw gets extra digits."""
@@ -96,7 +100,7 @@ class Numbers:
         while True:
             value = draw()
             if widen and attempts >= MAX_ATTEMPTS:
-                value += PLACEHOLDERS.sub(self._fill, "#" * (attempts // MAX_ATTEMPTS))
+                value += self._digits(attempts // MAX_ATTEMPTS)
             if value not in self._used and not taken(value):
                 self._used.add(value)
                 return value
