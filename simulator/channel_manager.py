@@ -19,7 +19,7 @@ from simulator.guids import braced, parse_guid
 from simulator.issuance import Issuer
 from simulator.model import Namespace, Order, OrderStatus
 from simulator.numbers import Numbers
-from simulator.order_request import check_not_past, code, parse_header, parse_lines, required_text
+from simulator.order_request import code, parse_header, parse_lines, required_text
 from simulator.store import Store
 
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
@@ -47,6 +47,7 @@ class ChannelManager:
             raise BadRequest(f"Unknown partnerId '{braced(header.partner_id)}'", "partnerId", "known_partner")
         if not partner.active:
             raise BadRequest(f"Partner '{partner.name}' is not active", "partnerId", "active_partner")
+        ota = self.is_ota(partner)
         with self.store.lock:
             existing = self.store.find_by_reference(namespace, partner.partner_id, header.sell_to_order_reference)
             if existing is not None and existing.status is not OrderStatus.ERROR:
@@ -65,11 +66,11 @@ class ChannelManager:
                 sell_to_language=header.sell_to_language,
                 payment_reference=header.payment_reference,
                 received_at=self.clock.now(),
-                lines=parse_lines(body, header, self.catalog),
+                lines=parse_lines(body, header, self.catalog, self._not_before(ota)),
             )
             remove = [existing] if existing else []  # an order left in Error gives way to the new one
-            if self.is_ota(partner):
-                order = self._as_ota(order, header, body, buy_from=self._buy_from_reference())
+            if ota:
+                order = self._as_ota(order, header, buy_from=self._buy_from_reference())
                 if not sync:
                     return self._submit(order, fault, remove)
             return self._issue(order, partner, fault, remove=remove)
@@ -127,6 +128,8 @@ class ChannelManager:
                 raise BadRequest("partnerId cannot be changed via PUT", "partnerId", "immutable")
             if header.sell_to_order_reference != existing.sell_to_order_reference:
                 raise BadRequest("sellToOrderReference cannot be changed via PUT", "sellToOrderReference", "immutable")
+            partner = self.catalog.partner(existing.partner_id)
+            ota = existing.ota or self.is_ota(partner)
             order = replace(
                 existing.torn_down(),
                 sell_to_email=header.sell_to_email,
@@ -134,11 +137,10 @@ class ChannelManager:
                 sell_to_language=header.sell_to_language,
                 payment_reference=header.payment_reference,
                 status=OrderStatus.PROCESSING,
-                lines=parse_lines(body, header, self.catalog),
+                lines=parse_lines(body, header, self.catalog, self._not_before(ota)),
             )
-            partner = self.catalog.partner(existing.partner_id)
-            if existing.ota or self.is_ota(partner):
-                order = self._as_ota(order, header, body, buy_from=existing.buy_from_order_reference or self._buy_from_reference())
+            if ota:
+                order = self._as_ota(order, header, buy_from=existing.buy_from_order_reference or self._buy_from_reference())
                 if not sync:
                     return self._submit(order, fault)
             return self._issue(order, partner, fault, replaced=existing)
@@ -216,9 +218,12 @@ class ChannelManager:
 
     # -- internals -------------------------------------------------------
 
-    def _as_ota(self, order: Order, header, body: dict, buy_from: str) -> Order:
-        """The OTA Channel Manager's version: past dates refused now, 50-character payment reference."""
-        check_not_past(body, order.lines, self.clock.today())
+    def _not_before(self, ota: bool):
+        """The OTA Channel Manager refuses visit dates before the venue's local today; the synchronous one does not."""
+        return self.clock.today() if ota else None
+
+    def _as_ota(self, order: Order, header, buy_from: str) -> Order:
+        """The OTA Channel Manager's version: 50-character payment reference, its own buy-from reference."""
         return replace(order, ota=True, buy_from_order_reference=buy_from,
                        payment_reference=code(header.payment_text, 50), status=OrderStatus.SCHEDULED)
 

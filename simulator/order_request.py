@@ -113,8 +113,11 @@ def parse_header(body: dict) -> OrderHeader:
     )
 
 
-def parse_lines(body: dict, header: OrderHeader, catalog: Catalog) -> list[Line]:
-    """Read `items`: every line is checked before anything is stored."""
+def parse_lines(body: dict, header: OrderHeader, catalog: Catalog, not_before: date | None = None) -> list[Line]:
+    """Read `items`: every line is checked before anything is stored.
+
+    With `not_before` (the OTA Channel Manager's local today), each line and each of
+    its schedule entries also refuses an earlier visit date, right after its time."""
     if "items" not in body:
         raise BadRequest("items array is required", "items", "required")
     items = body["items"]
@@ -122,10 +125,10 @@ def parse_lines(body: dict, header: OrderHeader, catalog: Catalog) -> list[Line]
         raise BadRequest("items must be an array", "items", "array")
     if not items:
         raise BadRequest("items array must contain at least one entry", "items", "not_empty")
-    return [_parse_line(entry, index, header, catalog) for index, entry in enumerate(items)]
+    return [_parse_line(entry, index, header, catalog, not_before) for index, entry in enumerate(items)]
 
 
-def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog) -> Line:
+def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog, not_before: date | None) -> Line:
     line_no = (index + 1) * LINE_NO_STEP
     at = f"items[{index}]."
     if not isinstance(entry, dict):
@@ -135,6 +138,9 @@ def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog) -> Lin
     if item is None:
         raise BadRequest(f"Unknown item '{item_text}'", at + "itemNumber", "known_item")
     quantity = _quantity(entry.get("quantity"), line_no, at)
+    visit_date = required_date(entry, "visitDate", at)
+    visit_time = required_time(entry, "visitTime", at)
+    _not_past(visit_date, not_before, f"items[{index}]", at + "visitDate")
     line = Line(
         line_no=line_no,
         item_number=item.number,
@@ -142,15 +148,15 @@ def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog) -> Lin
         is_package=item.is_package,
         is_group=item.is_group,
         quantity=quantity,
-        visit_date=required_date(entry, "visitDate", at),
-        visit_time=required_time(entry, "visitTime", at),
+        visit_date=visit_date,
+        visit_time=visit_time,
         sell_to_email=_override(entry, "sellToEmail", header.sell_to_email, at)[:100],
         sell_to_name=_override(entry, "sellToName", header.sell_to_name, at)[:100],
         sell_to_language=code(_override(entry, "sellToLanguage", header.sell_to_language, at), 10),
     )
     wallet = entry.get("wallet")
     if isinstance(wallet, dict):
-        _parse_wallet_block(wallet, line, item, at + "wallet.")
+        _parse_wallet_block(wallet, line, item, index, not_before)
     return line
 
 
@@ -164,6 +170,13 @@ def _quantity(value, line_no: int, at: str) -> int:
     return int(value)
 
 
+def _not_past(visit_date: str, not_before: date | None, what: str, field: str) -> None:
+    """The OTA Channel Manager's request-time check (`what` names the line with its 0-based index)."""
+    if not_before and visit_date < not_before.isoformat():
+        raise BadRequest(f"{what} visitDate must not be in the past "
+                         f"(received {visit_date}, local today {not_before.isoformat()})", field, "not_past")
+
+
 def _override(entry: dict, name: str, inherited: str, at: str) -> str:
     """A line value that overrides the header's; an explicit null blanks it."""
     if name not in entry:
@@ -171,7 +184,8 @@ def _override(entry: dict, name: str, inherited: str, at: str) -> str:
     return optional_text(entry, name, at)
 
 
-def _parse_wallet_block(wallet: dict, line: Line, item: Item, at: str) -> None:
+def _parse_wallet_block(wallet: dict, line: Line, item: Item, index: int, not_before: date | None) -> None:
+    at = f"items[{index}].wallet."
     count = line.wallet_count
     names = wallet.get("names")
     if isinstance(names, list):
@@ -187,7 +201,8 @@ def _parse_wallet_block(wallet: dict, line: Line, item: Item, at: str) -> None:
             raise BadRequest(f"wallet.componentSchedule is only valid for package items (line {line.line_no})",
                              at + "componentSchedule", "package_only")
         line.component_schedule = [
-            _schedule_entry(raw, line, item, f"{at}componentSchedule[{index}]") for index, raw in enumerate(schedule)
+            _schedule_entry(raw, line, item, index, f"{at}componentSchedule[{position}]", not_before)
+            for position, raw in enumerate(schedule)
         ]
 
 
@@ -200,7 +215,7 @@ def _entries(values: list, name: str, count: int, line_no: int, at: str) -> list
     return ["" if value is None else as_text(value) for value in values]
 
 
-def _schedule_entry(raw, line: Line, package: Item, at: str) -> ScheduleEntry:
+def _schedule_entry(raw, line: Line, package: Item, index: int, at: str, not_before: date | None) -> ScheduleEntry:
     if not isinstance(raw, dict):
         raise BadRequest(f"wallet.componentSchedule entries must be objects (line {line.line_no})", at, "object")
     item_text = required_text(raw, "itemNumber", at + ".")
@@ -208,22 +223,8 @@ def _schedule_entry(raw, line: Line, package: Item, at: str) -> ScheduleEntry:
     if not package.has_component(component):
         raise BadRequest(f"'{item_text}' is not a component of package '{package.number}' (line {line.line_no})",
                          at + ".itemNumber", "component")
-    return ScheduleEntry(
-        item_number=component,
-        visit_date=required_date(raw, "visitDate", at + "."),
-        visit_time=required_time(raw, "visitTime", at + "."),
-    )
+    visit_date = required_date(raw, "visitDate", at + ".")
+    visit_time = required_time(raw, "visitTime", at + ".")
+    _not_past(visit_date, not_before, f"items[{index}].componentSchedule entry '{item_text}'", at + ".visitDate")
+    return ScheduleEntry(item_number=component, visit_date=visit_date, visit_time=visit_time)
 
-
-def check_not_past(body: dict, lines: list[Line], today: date) -> None:
-    """The OTA Channel Manager refuses past visit dates at request time (with 0-based indexes)."""
-    for index, line in enumerate(lines):
-        if date.fromisoformat(line.visit_date) < today:
-            raise BadRequest(f"items[{index}] visitDate must not be in the past "
-                             f"(received {line.visit_date}, local today {today.isoformat()})",
-                             f"items[{index}].visitDate", "not_past")
-        for position, entry in enumerate(line.component_schedule):
-            if date.fromisoformat(entry.visit_date) < today:
-                raise BadRequest(f"items[{index}].componentSchedule entry '{entry.item_number}' visitDate must not be "
-                                 f"in the past (received {entry.visit_date}, local today {today.isoformat()})",
-                                 f"items[{index}].wallet.componentSchedule[{position}].visitDate", "not_past")
