@@ -14,6 +14,7 @@ from simulator.transport import TransportFaults
 
 VERSION = "0.1.0"
 MAX_BODY_BYTES = 32 * 1024 * 1024
+TOO_LARGE = f"The request body is larger than the simulator takes ({MAX_BODY_BYTES // (1024 * 1024)} MiB)."
 HTTP_ERROR_CODES = {404: "resource_not_found"}
 
 log = logging.getLogger("simulator")
@@ -58,7 +59,8 @@ def create_app(backend: Backend | None = None, control_token: str | None = None)
                 return api.error_response(unauthorized)
             return api.error_response(UnsupportedMethod(request.method))
         code = HTTP_ERROR_CODES.get(error.code, "generic_error")
-        return api.json_response(error.code, {"code": code, "message": error.description})
+        message = TOO_LARGE if error.code == 413 else error.description
+        return api.json_response(error.code, {"code": code, "message": message})
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

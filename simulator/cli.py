@@ -1,10 +1,9 @@
-"""`cm-sim serve`: run the simulator on a production WSGI server (waitress)."""
+"""`cm-sim serve`: run the simulator on its production HTTP server (simulator.server)."""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import signal
 import threading
 import sys
 
@@ -31,16 +30,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    from waitress import create_server
-
     from simulator.app import create_app
     from simulator.backend import Backend
     from simulator.scenario import ScenarioError
-    from simulator.server import SERVER_OPTIONS, freeze_survivors, warm_up
+    from simulator.server import HTTPServer, freeze_survivors, warm_up
 
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
-        logging.getLogger("waitress").setLevel(logging.WARNING)
     try:
         backend = Backend(scenarios=args.scenario, data_file=args.data, seed=args.seed, ota=args.ota)
     except ScenarioError as error:
@@ -48,24 +44,15 @@ def run_server(args: argparse.Namespace) -> int:
         return 2
     app = create_app(backend, args.control_token)
     freeze_survivors()
-    server = create_server(app, host=args.host, port=args.port, **SERVER_OPTIONS)
-    signal.signal(signal.SIGTERM, _stop)
+    server = HTTPServer(app, host=args.host, port=args.port)
     storage = args.data or "memory"
-    print(f"cm-sim serving on http://{args.host}:{server.effective_port} (data: {storage})", flush=True)
+    print(f"cm-sim serving on {server.url} (data: {storage})", flush=True)
     threading.Thread(target=warm_up, args=(backend.numbers,), daemon=True).start()
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        server.serve()
     finally:
-        app.wsgi_app.stopping.set()
-        server.close()
         backend.close()
     return 0
-
-
-def _stop(signum, frame):
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -1,22 +1,309 @@
-"""waitress's options and the garbage-collection policy of `cm-sim serve`, and ThreadedServer:
-an app on waitress in a background thread (for tests and embedding)."""
+"""The HTTP server under the Flask app: granian (a Rust HTTP server, run in this process)
+speaking RSGI to a small bridge that calls the WSGI app on a pool of threads.
+
+For each request the bridge, on granian's event loop:
+1. reads the whole body, at most MAX_BODY_BYTES within BODY_SECONDS (413 or 408 JSON
+   otherwise), so a slow or stalled upload holds no thread;
+2. hands the call to one of THREADS app threads and waits for its answer;
+3. sends the answer, or carries out the transport fault the view asked for
+   (simulator.transport); a hang waits on the loop, not in a thread, until its time is up,
+   the client leaves or the server stops.
+
+Also here: the garbage-collection policy of `cm-sim serve`, and ThreadedServer, the same
+server in a background thread (for tests and embedding).
+"""
 from __future__ import annotations
 
+import asyncio
 import gc
+import io
+import json
 import logging
+import queue
+import signal
+import socket
+import sys
 import threading
 
-THREADS = 16
-# waitress reads ahead on a connection, so it notices a client that went away (which ends a hang);
-# past its default of 100 open connections it accepts no more until idle ones time out (120 s),
-# so a partner's leaked keep-alive sessions would lock everybody out: allow 1,000, and poll()
-# rather than select(), which cannot watch more than 1,024 descriptors
-SERVER_OPTIONS = {"threads": THREADS, "channel_request_lookahead": 1, "connection_limit": 1000,
-                  "asyncore_use_poll": True}
+from simulator import transport
+from simulator.app import MAX_BODY_BYTES, TOO_LARGE
 
-# waitress warns "Task queue depth is N" whenever more calls wait than there are threads: in a
-# partner's load test that is a line per call on the console (even with --quiet), about nothing wrong
-logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+THREADS = 16  # app threads: calls in the app at once; the others wait for one, holding no thread
+BODY_SECONDS = 30  # the whole body must arrive within this, else 408 and the connection is closed
+MAX_CONCURRENT_REQUESTS = 2048  # requests past the headers at once (granian's backpressure)
+BACKLOG = 1024
+STOP_SECONDS = 10  # a graceful stop waits this long for calls in progress
+
+log = logging.getLogger("simulator")
+
+
+class AppThreads:
+    """A fixed pool of threads running WSGI calls; each answer comes back as an asyncio future."""
+
+    def __init__(self, count: int):
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._run, name=f"cm-sim-{n}", daemon=True) for n in range(count)]
+        for thread in self._threads:
+            thread.start()
+
+    def call(self, loop: asyncio.AbstractEventLoop, function, argument) -> asyncio.Future:
+        future = loop.create_future()
+        self._calls.put((loop, future, function, argument))
+        return future
+
+    def _run(self) -> None:
+        while (call := self._calls.get()) is not None:
+            loop, future, function, argument = call
+            try:
+                result, failure = function(argument), None
+            except BaseException as error:  # handed to the loop, which answers for it
+                result, failure = None, error
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, failure)
+            except RuntimeError:
+                pass  # the loop is closed: the server stopped and nobody waits for this answer
+
+    def stop(self) -> None:
+        """End the threads once they have taken the calls queued before this."""
+        for _ in self._threads:
+            self._calls.put(None)
+
+
+def _settle(future: asyncio.Future, result, failure) -> None:
+    if future.done():
+        return
+    if failure is None:
+        future.set_result(result)
+    else:
+        future.set_exception(failure)
+
+
+class Bridge:
+    """The RSGI application granian calls: body first, then the WSGI app in a thread."""
+
+    def __init__(self, app, body_seconds: float = BODY_SECONDS):
+        self.app = app
+        self.body_seconds = body_seconds
+        self.threads: AppThreads | None = None
+        self.stopping = asyncio.Event()  # set when the server stops: hangs end
+        self.hangs = 0  # hangs in progress
+        self._calls = 0  # requests between their headers and their answer
+        self._idle = asyncio.Event()
+        self.base_environ = {
+            "wsgi.version": (1, 0), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
+            "wsgi.multiprocess": False, "wsgi.run_once": False, "wsgi.input_terminated": True,
+            "SCRIPT_NAME": "", "SERVER_SOFTWARE": "cm-sim", transport.SERVED_KEY: True,
+        }
+
+    def __rsgi_init__(self, loop) -> None:
+        self.threads = AppThreads(THREADS)
+
+    async def drained(self, timeout: float) -> None:
+        """Wait for the calls in progress to be answered (up to `timeout`), then end the threads."""
+        if self._calls:
+            self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout)
+            except asyncio.TimeoutError:
+                log.warning("stopped with %d calls unanswered after %d s", self._calls, timeout)
+        self.threads.stop()
+
+    async def __rsgi__(self, scope, protocol) -> None:
+        self._calls += 1
+        try:
+            await self._answer(scope, protocol)
+        finally:
+            self._calls -= 1
+            if not self._calls:
+                self._idle.set()
+
+    async def _answer(self, scope, protocol) -> None:
+        try:
+            body = await self._body(scope, protocol)
+        except _Refused as refused:
+            protocol.response_bytes(refused.status, refused.headers, refused.body)
+            return
+        loop = asyncio.get_running_loop()
+        environ = self._environ(scope, body)
+        try:
+            status, headers, payload = await self.threads.call(loop, self._call_app, environ)
+        except Exception:
+            log.exception("the server failed to answer a call")
+            refused = _Refused(503, "service_unavailable", "The simulator failed to answer this call; see its log.")
+            protocol.response_bytes(refused.status, refused.headers, refused.body)
+            return
+        fault = environ.get(transport.ENVIRON_KEY)
+        if fault is None:
+            protocol.response_bytes(status, headers, payload)
+        else:
+            self.hangs += fault[0] == "hang"
+            try:
+                await transport.carry_out(fault, scope, protocol, status, headers, payload, self.stopping)
+            finally:
+                self.hangs -= fault[0] == "hang"
+
+    async def _body(self, scope, protocol) -> bytes:
+        headers = scope.headers
+        chunked = "transfer-encoding" in headers
+        if not chunked and "content-length" not in headers:
+            return b""
+        if not chunked:
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise _Refused(413, "generic_error", TOO_LARGE)
+        try:
+            return await asyncio.wait_for(self._read(protocol, chunked), self.body_seconds)
+        except asyncio.TimeoutError:
+            raise _Refused(408, "request_timeout",
+                           f"The request body did not arrive within {self.body_seconds:g} seconds.", close=True) from None
+        except (RuntimeError, OSError):  # granian's ProtocolClosed: the client left mid-body, nobody reads an answer
+            raise _Refused(400, "generic_error", "The request body was cut off.", close=True) from None
+
+    @staticmethod
+    async def _read(protocol, chunked: bool) -> bytes:
+        if not chunked:
+            return await protocol()  # granian reads exactly Content-Length bytes
+        chunks, size = [], 0
+        async for chunk in protocol:
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _Refused(413, "generic_error", TOO_LARGE, close=True)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _environ(self, scope, body: bytes) -> dict:
+        server_host, _, server_port = scope.server.rpartition(":")
+        environ = {
+            **self.base_environ,
+            "REQUEST_METHOD": scope.method,
+            # WSGI carries the decoded path's bytes as latin-1; granian gives it decoded as UTF-8
+            "PATH_INFO": scope.path.encode("utf-8", "surrogateescape").decode("latin-1"),
+            "QUERY_STRING": scope.query_string,
+            "SERVER_NAME": server_host.strip("[]"),
+            "SERVER_PORT": server_port,
+            "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+            "REMOTE_ADDR": scope.client.rpartition(":")[0].strip("[]"),
+            "wsgi.url_scheme": scope.scheme,
+            "wsgi.input": io.BytesIO(body),
+            "CONTENT_LENGTH": str(len(body)) if body else "",
+        }
+        for name, value in scope.headers.items():
+            if name == "content-type":
+                environ["CONTENT_TYPE"] = value
+            elif name not in ("content-length", "transfer-encoding"):
+                key = "HTTP_" + name.upper().replace("-", "_")
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        return environ
+
+    def _call_app(self, environ: dict):
+        answer: list = []
+
+        def start_response(status, headers, exc_info=None):
+            answer[:] = [int(status[:3]), headers]
+
+        result = self.app(environ, start_response)
+        try:
+            payload = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return answer[0], answer[1], payload
+
+
+class _Refused(Exception):
+    """A request the bridge answers itself, without the app."""
+
+    def __init__(self, status: int, code: str, message: str, close: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.body = json.dumps({"code": code, "message": message}).encode()
+        self.headers = [("content-type", "application/json; charset=utf-8")]
+        if close:
+            self.headers.append(("connection", "close"))
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so the port is known (also for port 0) before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(BACKLOG)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+class HTTPServer:
+    """The app on granian, in this process: `serve()` runs it in the calling thread until
+    `stop()` (or SIGTERM / Ctrl-C, when called from the main thread)."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, body_seconds: float = BODY_SECONDS):
+        self.bridge = Bridge(app, body_seconds)
+        self.listener = listen(host, port)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        self.started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._granian = None
+
+    def serve(self) -> None:
+        self._loop = _new_event_loop()
+        self._granian = _granian(self.listener, self.bridge)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(signum, self.stop)
+        try:
+            self._loop.run_until_complete(self._run())
+        finally:
+            self._loop.close()
+            self.listener.close()
+
+    async def _run(self) -> None:
+        asyncio.get_running_loop().call_soon(self.started.set)
+        await self._granian.serve()
+        await self.bridge.drained(STOP_SECONDS)
+
+    def stop(self) -> None:
+        """Stop: hangs end, calls in progress finish, connections are closed. Safe from any thread."""
+        loop = self._loop
+        try:
+            if loop is not None:
+                loop.call_soon_threadsafe(self._stop_on_loop)
+        except RuntimeError:
+            pass  # the loop has closed: already stopped
+
+    def _stop_on_loop(self) -> None:
+        self.bridge.stopping.set()
+        self._granian.stop()
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop  # faster than asyncio's own loop, where it installs (not on Windows)
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def _granian(listener: socket.socket, bridge: Bridge):
+    """granian's embedded server (it runs on the caller's event loop) on our listening socket."""
+    from granian._granian import SocketHolder
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    class Embedded(Server):
+        def _init_shared_socket(self):
+            self._ssp = None
+            self._sfd = listener.detach()  # granian owns and closes it from here on
+            self._shd = SocketHolder(self._sfd, False, BACKLOG)
+
+    # granian's default asyncio tasks: its faster "rust" tasks show up, broken, in every other
+    # event loop's asyncio.all_tasks() of the process (a partner's test process may run one)
+    return Embedded(bridge, interface=Interfaces.RSGI, log_enabled=False, backlog=BACKLOG,
+                    backpressure=MAX_CONCURRENT_REQUESTS, websockets=False)
 
 
 def freeze_survivors() -> None:
@@ -43,29 +330,24 @@ def warm_up(numbers) -> None:
 
 
 class ThreadedServer:
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        from waitress import create_server
+    """HTTPServer in a background thread: `with ThreadedServer(app) as server: server.url`."""
 
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, **options):
         self.app = app
-        self._sockets: dict = {}  # waitress's socket map: the listener and every open connection
-        self._server = create_server(app, host=host, port=port, map=self._sockets, **SERVER_OPTIONS)
-        self.url = f"http://{host}:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, name="cm-sim", daemon=True)
+        self.server = HTTPServer(app, host, port, **options)
+        self.url = self.server.url
+        self._thread = threading.Thread(target=self.server.serve, name="cm-sim", daemon=True)
 
     def start(self) -> ThreadedServer:
         self._thread.start()
+        self.server.started.wait(10)
         return self
 
     def stop(self) -> None:
-        """Stop at once: hangs end, calls in progress finish, idle connections are closed."""
-        self.app.wsgi_app.stopping.set()
+        """Stop at once: hangs end, calls in progress finish, connections are closed."""
+        self.server.stop()
+        self._thread.join(STOP_SECONDS + 5)
         self.app.extensions["simulator"].stop()
-        self._server.task_dispatcher.shutdown(timeout=10)  # the workers are done before any socket closes
-        sockets = list(self._sockets.values())  # the listener, waitress's trigger, the connections
-        self._sockets.clear()  # waitress's loop ends when its map is empty ...
-        self._thread.join(timeout=10)
-        for socket in sockets:  # ... and only then are the sockets closed under it
-            socket.close()
 
     def __enter__(self) -> ThreadedServer:
         return self.start()

@@ -1,19 +1,22 @@
 """Transport faults: the connection is reset, closed with no reply, cut off mid-body, or left
-hanging. A view asks for one; this WSGI middleware carries it out on waitress's socket.
+hanging. A view asks for one (request_transport_fault); the server carries it out on the
+connection once the app has answered (carry_out, on the server's event loop).
 
-In-process (no socket, e.g. Flask's test client) the fault is raised as TransportFault.
+In process (no server, e.g. Flask's test client) the fault is raised as TransportFault by the
+TransportFaults middleware.
 """
 from __future__ import annotations
 
+import os
 import socket
+import stat
 import struct
-import threading
-import time
+import sys
 
 from flask import request
 
 ENVIRON_KEY = "cm_sim.transport"
-HANG_POLL_SECONDS = 0.1
+SERVED_KEY = "cm_sim.served"  # set by simulator.server, which carries faults out itself
 
 
 class TransportFault(ConnectionError):
@@ -29,11 +32,14 @@ def request_transport_fault(kind: str, hang_seconds: float = 30) -> None:
 
 
 class TransportFaults:
+    """WSGI middleware: in process, a requested fault is raised once the app has answered."""
+
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
-        self.stopping = threading.Event()  # set when the server stops, to end hangs early
 
     def __call__(self, environ, start_response):
+        if environ.get(SERVED_KEY):
+            return self.wsgi_app(environ, start_response)
         captured = {}
 
         def capture(status, headers, exc_info=None):
@@ -42,44 +48,85 @@ class TransportFaults:
 
         body = b"".join(self.wsgi_app(environ, capture))
         fault = environ.get(ENVIRON_KEY)
-        if fault is None:
-            start_response(captured["status"], captured["headers"])
-            return [body]
-        return self._fail(environ, start_response, fault, captured, body)
+        if fault is not None:
+            raise TransportFault(fault[0])
+        start_response(captured["status"], captured["headers"])
+        return [body]
 
-    def _fail(self, environ, start_response, fault, captured, body):
-        kind, hang_seconds = fault
-        channel = _channel(environ)
-        if channel is None:
-            raise TransportFault(kind)
-        from waitress.channel import ClientDisconnected
 
-        if kind == "truncated":
-            start_response(captured["status"], captured["headers"])
-            return _cut_off(body, ClientDisconnected)
-        if kind == "hang":
-            self._hang(channel, hang_seconds)
+async def carry_out(fault, scope, protocol, status: int, headers: list, body: bytes, stopping) -> None:
+    """Fail the connection as asked, instead of sending the app's answer."""
+    kind, hang_seconds = fault
+    if kind == "truncated":
+        headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+        stream = protocol.response_stream(status, [*headers, ("content-length", str(len(body)))])
+        await stream.send_bytes(body[: max(1, len(body) // 2)])
+        return  # granian closes a connection whose body came out short
+    if kind == "hang":
+        await _wait(hang_seconds, protocol, stopping)
+    connection = _connection(scope)
+    if connection is None:  # where the socket cannot be reached: the status line alone, then closed
+        protocol.response_stream(status, [("content-length", str(len(body) + 1))])
+        return
+    with connection:
         if kind == "reset":
-            # with a zero linger time, closing the socket sends RST instead of FIN
-            channel.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        raise ClientDisconnected(kind)  # waitress then closes the connection without a reply
+            _reset(connection)
+        else:  # empty_reply, and the end of a hang: closed with no reply
+            connection.shutdown(socket.SHUT_RDWR)
 
 
-    def _hang(self, channel, seconds: float) -> None:
-        """Keep the connection open and silent until the time is up, the client gives up,
-        or the server stops."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and channel.connected:
-            if self.stopping.wait(min(HANG_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
-                return
+async def _wait(seconds: float, protocol, stopping) -> None:
+    """Until the time is up, the client leaves, or the server stops (an asyncio.Event)."""
+    import asyncio  # here, not at the top: the app, which imports this module, runs without it in process
+
+    waits = [asyncio.ensure_future(protocol.client_disconnect()), asyncio.ensure_future(stopping.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
-def _cut_off(body: bytes, disconnected):
-    yield body[: max(1, len(body) // 2)]
-    raise disconnected("truncated")
+def _connection(scope) -> socket.socket | None:
+    """A duplicate of the socket granian serves this request on, found by its two addresses."""
+    peer, local = _address(scope.client), _address(scope.server)
+    try:
+        descriptors = [int(name) for name in os.listdir("/dev/fd")]
+    except OSError:
+        return None
+    for descriptor in descriptors:
+        try:
+            if not stat.S_ISSOCK(os.fstat(descriptor).st_mode):
+                continue
+            candidate = socket.socket(fileno=os.dup(descriptor))
+        except OSError:
+            continue
+        try:
+            if _address_of(candidate.getpeername()) == peer and _address_of(candidate.getsockname()) == local:
+                return candidate
+        except OSError:
+            pass
+        candidate.close()
+    return None
 
 
-def _channel(environ):
-    """waitress's connection for this request, reached through the hook it puts in environ."""
-    hook = environ.get("waitress.client_disconnected")
-    return getattr(hook, "__self__", None)
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _address_of(name) -> tuple[str, int] | None:
+    return (name[0], name[1]) if isinstance(name, tuple) else None
+
+
+def _reset(connection: socket.socket) -> None:
+    """Abort the connection with RST: on Linux a connect() to AF_UNSPEC aborts a TCP
+    connection at once; elsewhere a zero linger time makes the final close send RST."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        unspecified = struct.pack("H14x", socket.AF_UNSPEC)
+        if ctypes.CDLL(None, use_errno=True).connect(connection.fileno(), unspecified, len(unspecified)) == 0:
+            return
+    connection.shutdown(socket.SHUT_RDWR)

@@ -1,8 +1,14 @@
-"""Request builders and a small client wrapper shared by the tests."""
+"""Request builders, a small client wrapper and `cm-sim serve` in a subprocess, shared by the tests."""
 from __future__ import annotations
 
 import copy
+import signal
+import subprocess
+import sys
 from datetime import date, timedelta
+from pathlib import Path
+
+import requests
 
 DEMO = "21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"  # active, manifests
 PLAIN = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"  # active, no manifests
@@ -10,6 +16,7 @@ DORMANT = "5c1f0e2a-8b3d-4e6f-9a7b-1c2d3e4f5a6b"  # inactive
 TENANT = "01234567-89ab-cdef-0123-456789abcdef"
 BASE = f"/{TENANT}/production/CRONUS%2520International%2520Ltd./channelManager"
 HEADERS = {"x-np-api-key": "test-key"}
+API = f"/{TENANT}/production/CRONUS%2520International%2520Ltd./channelManager"
 
 ORDER_FIELDS = [
     "orderId", "status", "statusMessage", "partnerId", "sellToOrderReference", "sellToEmail",
@@ -154,3 +161,27 @@ def assert_error(response, status: int, message: str, code: str = "generic_error
     """An API error: status, then code, then the exact message."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.get_json() == {"code": code, "message": message}
+
+
+class Served:
+    """`cm-sim serve --port 0` in a subprocess; its URL comes from the first line it prints."""
+
+    def __init__(self, *args, quiet=True):
+        command = [str(Path(sys.executable).with_name("cm-sim")), "serve", "--port", "0", *args]
+        if quiet:
+            command.append("--quiet")
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = self.process.stdout.readline()
+        assert "serving on" in first, first + self.process.stderr.read()
+        self.url = first.split("serving on ")[1].split()[0]
+        assert requests.get(self.url + "/_sim/health", timeout=10).status_code == 200
+
+    def call(self, method, path="", **kwargs):
+        return requests.request(method, self.url + API + path, headers=HEADERS, timeout=30, **kwargs)
+
+    def stop(self, signum: int = signal.SIGTERM) -> str:
+        """Stop it gracefully; the rest of what it printed (its standard error in `.errors`)."""
+        self.process.send_signal(signum)
+        printed, self.errors = self.process.communicate(timeout=20)
+        assert self.process.returncode == 0, self.errors
+        return printed

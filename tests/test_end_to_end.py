@@ -8,32 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import DEMO, HEADERS, TENANT, seed_create_body, visit_day
-
-API = f"/{TENANT}/production/CRONUS%2520International%2520Ltd./channelManager"
-
-
-class Served:
-    def __init__(self, *args, quiet=True):
-        command = [str(Path(sys.executable).with_name("cm-sim")), "serve", "--port", "0", *args]
-        if quiet:
-            command.append("--quiet")
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first = self.process.stdout.readline()
-        assert "serving on" in first, first + self.process.stderr.read()
-        self.url = first.split("serving on ")[1].split()[0]
-        assert requests.get(self.url + "/_sim/health", timeout=10).status_code == 200
-
-    def call(self, method, path="", **kwargs):
-        return requests.request(method, self.url + API + path, headers=HEADERS, timeout=30, **kwargs)
-
-    def stop(self) -> str:
-        """Stop it gracefully; the rest of what it printed."""
-        self.process.send_signal(signal.SIGTERM)
-        printed, _ = self.process.communicate(timeout=20)
-        assert self.process.returncode == 0
-        return printed
-
+from tests.helpers import DEMO, HEADERS, TENANT, Served, seed_create_body, visit_day
 
 @pytest.fixture
 def data_file(tmp_path):

@@ -60,7 +60,7 @@ def creates_go_through(cm_sim, count: int = 5) -> None:
 
 def test_half_sent_requests_do_not_block_other_clients(cm_sim):
     """More stalled clients than the server has threads: some stop inside the headers, some
-    inside the body. Waitress reads requests itself, so none of them holds a worker."""
+    inside the body. The server reads requests on its event loop, so none of them holds a thread."""
     path = urlsplit(cm_sim.base_url).path
     with ExitStack() as stack:
         for n in range(40):
@@ -81,23 +81,9 @@ def test_many_idle_keep_alive_connections_do_not_block_other_clients(cm_sim):
         creates_go_through(cm_sim)
 
 
-def test_more_idle_connections_than_waitress_takes_by_default_do_not_block_other_clients():
-    """Past waitress's default connection_limit (100) no new connection is accepted until idle
-    ones time out (120 s): a partner's pool of kept-alive connections would lock everybody out."""
-    from simulator.server import ThreadedServer
-
-    with ThreadedServer(create_app(Backend())) as server, ExitStack() as stack:
-        address = urlsplit(server.url)
-        for _ in range(150):
-            idle = stack.enter_context(closing(socket.create_connection((address.hostname, address.port), timeout=30)))
-            idle.sendall(b"GET /_sim/health HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert idle.recv(4096).startswith(b"HTTP/1.1 200")
-        assert requests.get(server.url + "/_sim/health", timeout=30).status_code == 200
-
-
 def test_more_calls_than_threads_log_no_warning_per_call(cm_sim, caplog):
-    """waitress warns of its task queue whenever calls wait for a thread; a load test must not
-    fill the console with it."""
+    """Calls that wait for an app thread are normal under load: a load test must not fill the
+    console with the server's warnings about it."""
     from concurrent.futures import ThreadPoolExecutor
 
     def call(_):
@@ -106,7 +92,7 @@ def test_more_calls_than_threads_log_no_warning_per_call(cm_sim, caplog):
     with ThreadPoolExecutor(40) as pool, caplog.at_level(logging.DEBUG):
         answers = list(pool.map(call, range(200)))
     assert {answer.status_code for answer in answers} == {200}
-    assert [record for record in caplog.records if record.name.startswith("waitress")] == []
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
 
 
 def test_a_client_that_goes_away_mid_request_changes_nothing(cm_sim):
