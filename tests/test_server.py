@@ -116,6 +116,31 @@ def test_a_stop_ends_the_hangs_in_progress():
         assert read_all(hanging) == b""  # closed with no reply
 
 
+def test_a_stop_lets_the_calls_in_progress_answer():
+    import threading
+
+    from flask import Flask
+
+    app = Flask("slow")
+    entered = threading.Event()
+
+    @app.get("/slow")
+    def slow():
+        entered.set()
+        time.sleep(1)
+        return {"done": True}
+
+    app.extensions["simulator"] = Backend()
+    server = ThreadedServer(app).start()
+    answered = {}
+    caller = threading.Thread(target=lambda: answered.update(slow=requests.get(server.url + "/slow", timeout=30)))
+    caller.start()
+    assert entered.wait(LIVENESS)
+    server.stop()
+    caller.join()
+    assert (answered["slow"].status_code, answered["slow"].json()) == (200, {"done": True})
+
+
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
 def test_an_oversized_body_is_413_json_and_changes_nothing(server, declared):
     def chunks():
