@@ -156,12 +156,11 @@ class Backend:
         clock = state.get("clock") or {}
         moment = parse_datetime(clock["now"]) if clock.get("virtual") else None
         with self.store.lock:
-            if moment is not None:
-                self.clock.set(moment, frozen=bool(clock.get("frozen")))
             namespaces = {order.namespace for order in orders}
             stale = [order for ns in namespaces for order in self.store.in_namespace(ns)]
-            self.store.commit(remove=stale)
-            self.store.commit(put=orders)
+            self.store.commit(put=orders, remove=stale)  # one journal record: all of it or none
+            if moment is not None:
+                self.clock.set(moment, frozen=bool(clock.get("frozen")))
             self.numbers.reserve(self.store.issued_numbers())
         return len(orders)
 

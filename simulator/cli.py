@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_server(args: argparse.Namespace) -> int:
     from simulator.app import create_app
     from simulator.backend import Backend
+    from simulator.errors import StartupError
     from simulator.scenario import ScenarioError
     from simulator.server import HTTPServer, freeze_survivors, warm_up
 
@@ -39,7 +40,7 @@ def run_server(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     try:
         backend = Backend(scenarios=args.scenario, data_file=args.data, seed=args.seed, ota=args.ota)
-    except ScenarioError as error:
+    except (ScenarioError, StartupError) as error:
         print(f"cm-sim: {error}", file=sys.stderr)
         return 2
     app = create_app(backend, args.control_token)

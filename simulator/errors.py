@@ -47,3 +47,14 @@ class UnsupportedMethod(ApiError):
 
 class IssuanceFailed(BadRequest):
     """Ticket issuance failed: the order is left in Error with this message."""
+
+
+class StorageFailed(ApiError):
+    """503: the server could not make a change durable (its `--data` files); nothing changed."""
+
+    status = 503
+    code = "service_unavailable"
+
+
+class StartupError(Exception):
+    """Why the server cannot start, in one line for `cm-sim: <message>` (exit status 2)."""

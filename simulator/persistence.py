@@ -15,6 +15,7 @@ moved one is deleted once FILE holds its changes. Start-up replays both, in orde
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -22,7 +23,12 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from simulator.errors import StorageFailed
+
 ORDERS = "orders"
+REASONS = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file has reached its size limit",
+           errno.EDQUOT: "the disk quota is used up", errno.EACCES: "it is not writable",
+           errno.EPERM: "it is not writable", errno.EROFS: "it is on a read-only file system"}
 
 
 class Journal:
@@ -49,9 +55,14 @@ class Journal:
         return records
 
     def append(self, put: list[dict], remove: list[str]) -> None:
-        """Write one committed change; it is with the OS (safe from a crash) when this returns."""
-        with self.journal_path.open("a", encoding="utf-8") as journal:
-            journal.write(json.dumps({"put": put, "remove": remove}, separators=(",", ":")) + "\n")
+        """Write one change before it is made; it is with the OS (safe from a crash) when this
+        returns. When the write fails, what it left is cut off again and StorageFailed is raised."""
+        line = (json.dumps({"put": put, "remove": remove}, separators=(",", ":")) + "\n").encode()
+        try:
+            _append(self.journal_path, line)
+        except OSError as error:
+            raise StorageFailed(f"The simulator could not save this change to its data file "
+                                f"({_reason(error)}); nothing was changed. Retry once that is fixed.") from None
         self.entries += 1
 
     def compact(self, records: list[dict]) -> None:
@@ -116,6 +127,26 @@ def _replay(path: Path, records: dict[str, dict]) -> int:
             for record in entry.get("put", []):
                 records[storage_key(record)] = record
     return count
+
+
+def _append(path: Path, line: bytes) -> None:
+    """Append `line` whole, or leave the file as it was (a torn write is cut off again)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        end = os.lseek(descriptor, 0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(descriptor, line[written:])
+        except OSError:
+            os.ftruncate(descriptor, end)
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def _reason(error: OSError) -> str:
+    return REASONS.get(error.errno, "a write to it failed")
 
 
 def storage_key(record: dict) -> str:

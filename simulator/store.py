@@ -106,7 +106,13 @@ class Store:
     # -- changes ---------------------------------------------------------
 
     def commit(self, put: list[Order] = (), remove: list[Order] = ()) -> None:
-        """Apply a change atomically: indexes updated, and journaled when persistent."""
+        """Apply a change atomically: journaled first when persistent (StorageFailed, and
+        nothing changed, when that fails), then the orders and indexes."""
+        if self._journal:
+            self._journal.append(
+                [order_to_dict(order) for order in put],
+                [storage_key({"namespace": order.namespace, "order_id": order.order_id}) for order in remove],
+            )
         recording = changes.get()
         if recording is not None:
             for order in remove:
@@ -122,14 +128,9 @@ class Store:
                 self._history.setdefault(order.key, []).append((at, order.status.value))
             self._release(order.key)
             self._index(order)
-        if self._journal:
-            self._journal.append(
-                [order_to_dict(order) for order in put],
-                [storage_key({"namespace": order.namespace, "order_id": order.order_id}) for order in remove],
-            )
-            if self._journal.entries > max(1000, len(self._orders)):
-                orders = list(self._orders.values())
-                self._journal.compact_in_background(lambda: [order_to_dict(order) for order in orders])
+        if self._journal and self._journal.entries > max(1000, len(self._orders)):
+            orders = list(self._orders.values())
+            self._journal.compact_in_background(lambda: [order_to_dict(order) for order in orders])
 
     def close(self) -> None:
         """Write the snapshot and release the files (a graceful stop)."""
