@@ -28,7 +28,8 @@ bp = Blueprint("api", __name__)
 
 NOT_JSON = object()
 SUPPORTED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+# a lone surrogate, escaped (\ud800) or as raw UTF-8-style bytes (ED A0 80), which json.loads lets through
+SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 PLATFORM_VERSION = "26.0.0.0"
 API_USER_ID = "6f1c1e0e-2f4b-4d7a-9c55-0c1e5a7d3b21"
@@ -117,21 +118,25 @@ def _decide_and_perform(backend, operation, namespace, target, body, call, entry
     if outcome and outcome.respond == 503:
         raise Unavailable("The service is temporarily unavailable. Retry with exponential backoff.")
     if outcome and outcome.transport:
-        request_transport_fault(outcome.transport, outcome.hang_seconds)
-        entry["transport"] = outcome.transport
+        _fail_transport(entry, outcome.transport, outcome.hang_seconds)
         return error_response(Unavailable("The service is temporarily unavailable."))  # what "truncated" cuts
     token = applied.set(False)
     try:
         response = _perform(backend, operation, namespace, target, body, outcome)
         if outcome and outcome.lose_response and response.status_code < 400:
-            request_transport_fault(outcome.lose_response, outcome.hang_seconds)
-            entry["transport"] = outcome.lose_response
+            _fail_transport(entry, outcome.lose_response, outcome.hang_seconds)
             applied.set(True)
         return response
     finally:
         if outcome and outcome.kind in DOMAIN_OUTCOMES and not applied.get():
             _refund(backend, decision, entry)  # the call never reached the point where it applies
         applied.reset(token)
+
+
+def _fail_transport(entry: dict, kind: str, hang_seconds: float) -> None:
+    entry["transport"] = request_transport_fault(kind, hang_seconds)
+    if entry["transport"] != kind:
+        entry["note"] = "the limit of hangs in progress was reached: closed at once with no reply instead"
 
 
 DOMAIN_OUTCOMES = ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "lose_response")
@@ -258,18 +263,18 @@ def _body():
         body = json.loads(data, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return NOT_JSON
-    return _without_lone_surrogates(body) if ESCAPED_SURROGATE.search(data) else body
+    return without_lone_surrogates(body) if SURROGATE.search(data) else body
 
 
-def _without_lone_surrogates(value):
-    """Replace escaped lone surrogates (valid JSON, not valid text) with U+FFFD, as a
-    UTF-16 platform does when it writes them out as UTF-8."""
+def without_lone_surrogates(value):
+    """Replace lone surrogates (valid JSON, not valid text) with U+FFFD, as a UTF-16
+    platform does when it writes them out as UTF-8."""
     if isinstance(value, str):
         return LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, list):
-        return [_without_lone_surrogates(entry) for entry in value]
+        return [without_lone_surrogates(entry) for entry in value]
     if isinstance(value, dict):
-        return {_without_lone_surrogates(key): _without_lone_surrogates(entry) for key, entry in value.items()}
+        return {without_lone_surrogates(key): without_lone_surrogates(entry) for key, entry in value.items()}
     return value
 
 

@@ -10,26 +10,29 @@ from werkzeug.exceptions import HTTPException
 from simulator import api, control
 from simulator.backend import Backend
 from simulator.errors import ApiError, BadRequest, UnsupportedMethod
-from simulator.transport import TransportFaults
+from simulator.transport import HANGS_KEY, MAX_HANGS, Hangs, TransportFaults
 
 VERSION = "0.1.0"
 MAX_BODY_BYTES = 32 * 1024 * 1024
 TOO_LARGE = f"The request body is larger than the simulator takes ({MAX_BODY_BYTES // (1024 * 1024)} MiB)."
 HTTP_ERROR_CODES = {404: "resource_not_found"}
+UNEXPECTED = "The simulator failed unexpectedly while answering this call; its log has the details."
 
 log = logging.getLogger("simulator")
 requests_log = logging.getLogger("cm_sim.requests")  # one line per request; cm-sim serve prints it unless --quiet
 
 
-def create_app(backend: Backend | None = None, control_token: str | None = None) -> Flask:
+def create_app(backend: Backend | None = None, control_token: str | None = None, max_hangs: int = MAX_HANGS) -> Flask:
     """Build the app around a backend (a fresh default one when none is given); with a
-    control token the control API under /_sim/ asks for it in `x-sim-token`."""
+    control token the control API under /_sim/ asks for it in `x-sim-token`. At most
+    `max_hangs` transport hangs are in progress at once."""
     app = Flask(__name__)
     app.config["CONTROL_TOKEN"] = control_token
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["SIMULATOR_VERSION"] = f"cm-sim/{VERSION}"
     app.url_map.merge_slashes = False
     app.extensions["simulator"] = backend or Backend()
+    app.extensions[HANGS_KEY] = Hangs(max_hangs)
     app.register_blueprint(control.bp)
     app.register_blueprint(api.bp)
     app.wsgi_app = TransportFaults(app.wsgi_app)
@@ -64,9 +67,9 @@ def create_app(backend: Backend | None = None, control_token: str | None = None)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        # Business Central answers an uncaught error with 400 and its text; so do we
-        log.exception("unexpected error")
-        return api.error_response(BadRequest(f"{type(error).__name__}: {error}"))
+        # Business Central answers an uncaught error with 400 generic_error; so do we, in our words
+        log.exception("unexpected error while answering %s %s", request.method, request.path)
+        return api.error_response(BadRequest(UNEXPECTED))
 
     return app
 

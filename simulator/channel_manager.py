@@ -6,6 +6,7 @@ a new version, so a caller may read the returned order after the lock is gone.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -13,7 +14,7 @@ from typing import Mapping
 
 from simulator.catalog import Catalog, Partner
 from simulator.clock import Clock
-from simulator.errors import BadRequest, IssuanceFailed, NotFound
+from simulator.errors import BadRequest, IssuanceFailed, NotFound, StorageFailed
 from simulator.faults import Outcome, mark_applied
 from simulator.guids import braced, parse_guid
 from simulator.issuance import Issuer
@@ -24,8 +25,11 @@ from simulator.store import Store
 
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 STATUS_MESSAGE_LENGTH = 500
+UNEXPECTED_ISSUANCE_FAILURE = "The simulator failed unexpectedly while issuing this order; its log has the details."
 STUCK_IN_PROCESSING = ("Order was stuck in Processing for over 1 hour and was automatically marked as Error. "
                        "Inspect and either re-Process or Delete.")
+
+log = logging.getLogger("simulator")
 
 
 class ChannelManager:
@@ -195,9 +199,13 @@ class ChannelManager:
                 return self._issue(_unissued(current), self.catalog.partner(current.partner_id), fault)
             except IssuanceFailed:
                 return self.store.get(current.namespace, current.order_id)
-            except Exception as failure:  # refused while preparing, or anything else: Error all the same
-                message = failure.message if isinstance(failure, BadRequest) else f"{type(failure).__name__}: {failure}"
-                return self._fail(current, message)
+            except BadRequest as refused:  # refused while preparing the import: Error all the same
+                return self._fail(current, refused.message)
+            except StorageFailed:
+                raise  # nothing changed: the worker takes the order up again once its data can be written
+            except Exception:
+                log.exception("unexpected error while issuing OTA order %s", current.order_id)
+                return self._fail(current, UNEXPECTED_ISSUANCE_FAILURE)
 
     def sweep(self, scheduled_after: timedelta, processing_after: timedelta) -> list[Order]:
         """The real recovery sweeps: Scheduled too long goes back to Submitted, Processing too long to Error."""

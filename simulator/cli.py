@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import threading
 import sys
 
@@ -25,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--quiet", action="store_true", help="do not print a line per request")
     serve.add_argument("--control-token", metavar="TOKEN", default=os.environ.get("CM_SIM_CONTROL_TOKEN"),
                        help="require this x-sim-token header on the control API (or set CM_SIM_CONTROL_TOKEN)")
+    serve.add_argument("--allow-remote-control", action="store_true",
+                       help="without a control token, still serve the control API to calls addressed to any host "
+                            "(else only to localhost, 127.0.0.1, [::1] and --host); prints a warning")
+    serve.add_argument("--scenario-dir", action="append", default=[], metavar="DIR",
+                       help='a directory whose .toml files POST /_sim/scenarios {"path": ...} may load, '
+                            "besides the bundled scenarios (repeatable)")
     args = parser.parse_args(argv)
     return run_server(args)
 
@@ -34,17 +41,27 @@ def run_server(args: argparse.Namespace) -> int:
     from simulator.backend import Backend
     from simulator.errors import StartupError
     from simulator.scenario import ScenarioError
-    from simulator.server import HTTPServer, freeze_survivors, warm_up
+    from simulator.server import HTTPServer, freeze_survivors, return_large_blocks, warm_up
 
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    refusal = _refusal(args)
+    if refusal:
+        print(f"cm-sim: {refusal}", file=sys.stderr)
+        return 2
+    if args.allow_remote_control and not args.control_token:
+        print("cm-sim: warning: --allow-remote-control without --control-token: any host or web page that reaches "
+              "this server can drive its control API", file=sys.stderr)
     try:
-        backend = Backend(scenarios=args.scenario, data_file=args.data, seed=args.seed, ota=args.ota)
+        backend = Backend(scenarios=args.scenario, data_file=args.data, seed=args.seed, ota=args.ota,
+                          scenario_dirs=args.scenario_dir)
     except (ScenarioError, StartupError) as error:
         print(f"cm-sim: {error}", file=sys.stderr)
         return 2
     app = create_app(backend, args.control_token)
+    app.config.update(ALLOW_REMOTE_CONTROL=args.allow_remote_control, CONTROL_HOST=args.host)
     freeze_survivors()
+    return_large_blocks()
     server = HTTPServer(app, host=args.host, port=args.port)
     storage = args.data or "memory"
     print(f"cm-sim serving on {server.url} (data: {storage})", flush=True)
@@ -54,6 +71,31 @@ def run_server(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     return 0
+
+
+def _refusal(args: argparse.Namespace) -> str | None:
+    """Why these options must not start a server, in one line; None when they may."""
+    for directory in args.scenario_dir:
+        if not os.path.isdir(directory):
+            return f"--scenario-dir {directory} is not a directory"
+    if not args.control_token and not args.allow_remote_control and not _loopback_host(args.host):
+        return (f"--host {args.host} would open the control API to the network; give --control-token TOKEN, "
+                "or --allow-remote-control to open it anyway")
+    return None
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether every address `host` stands for is a loopback one (a name is looked up)."""
+    from simulator.control import is_loopback
+
+    name = host.strip("[]").lower()
+    if is_loopback(name):
+        return True
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(name, None)}
+    except (OSError, UnicodeError):
+        return False
+    return bool(addresses) and all(is_loopback(address.split("%")[0]) for address in addresses)
 
 
 if __name__ == "__main__":

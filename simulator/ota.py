@@ -11,6 +11,7 @@ import logging
 import threading
 from datetime import timedelta
 
+from simulator.errors import StorageFailed
 from simulator.model import Order, OrderStatus
 
 SCHEDULED_TOO_LONG = timedelta(minutes=5)
@@ -80,6 +81,8 @@ class OtaWorker:
             if self.background:
                 try:
                     self.run()
+                except StorageFailed as failure:
+                    log.warning("OTA worker: %s", failure.message)
                 except Exception:  # the worker must outlive any one order
                     log.exception("OTA worker")
 

@@ -3,6 +3,9 @@ fired, the state transitions it caused, and for a rejection the rule that refuse
 
 Request and response bodies are kept as JSON text and decoded when read: as decoded trees,
 ten thousand orders' worth of small objects would be walked by every full garbage collection.
+
+Bounded: at most CAPACITY entries and MAX_BYTES of kept bodies (the oldest go first); a body
+over BODY_CAP characters is kept as `{"truncated": true, "characters": N, "head": "..."}`.
 """
 from __future__ import annotations
 
@@ -11,21 +14,32 @@ import threading
 from collections import deque
 from typing import Mapping
 
-CAPACITY = 10000  # the most recent entries kept
+CAPACITY = 10_000  # the most recent entries kept
+BODY_CAP = 64 * 1024  # characters of one body's JSON text kept whole
+MAX_BYTES = 64 * 1024 * 1024  # characters of bodies kept in all
+HEAD = 1024  # characters of a truncated body kept
+ENTRY_COST = 512  # what an entry costs besides its bodies, roughly
 FILTERS = ("operation", "status", "orderId", "tenant", "environment", "company", "rule", "sellToOrderReference")
 
 
 class RequestJournal:
-    def __init__(self, capacity: int = CAPACITY):
+    def __init__(self, capacity: int = CAPACITY, max_bytes: int = MAX_BYTES):
         self._lock = threading.Lock()
-        self._entries: deque = deque(maxlen=capacity)
+        self._entries: deque = deque()
+        self._capacity = capacity
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._next_id = 1
 
     def record(self, entry: dict) -> dict:
+        entry = {**entry, "request": _capped(entry["request"]), "response": _capped(entry["response"])}
         with self._lock:
             entry = {"id": self._next_id, **entry}
             self._next_id += 1
             self._entries.append(entry)
+            self._bytes += _size(entry)
+            while len(self._entries) > self._capacity or self._bytes > self._max_bytes:
+                self._bytes -= _size(self._entries.popleft())
         return entry
 
     def query(self, filters: Mapping[str, str]) -> list[dict]:
@@ -43,11 +57,22 @@ class RequestJournal:
 
     def clear(self, namespace: tuple[str, str, str] | None = None) -> None:
         with self._lock:
-            if namespace is None:
-                self._entries.clear()
-            else:
-                kept = [entry for entry in self._entries if tuple(entry["namespace"].values()) != namespace]
-                self._entries = deque(kept, maxlen=self._entries.maxlen)
+            kept = [] if namespace is None else [
+                entry for entry in self._entries if tuple(entry["namespace"].values()) != namespace]
+            self._entries = deque(kept)
+            self._bytes = sum(_size(entry) for entry in kept)
+
+
+def _capped(part: dict) -> dict:
+    body = part.get("body")
+    if body is None or len(body) <= BODY_CAP:
+        return part
+    marker = {"truncated": True, "characters": len(body), "head": body[:HEAD]}
+    return {**part, "body": json.dumps(marker, ensure_ascii=False)}
+
+
+def _size(entry: dict) -> int:
+    return ENTRY_COST + len(entry["request"]["body"] or "") + len(entry["response"]["body"] or "")
 
 
 def _decoded(entry: dict) -> dict:

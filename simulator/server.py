@@ -33,6 +33,7 @@ BODY_SECONDS = 30  # the whole body must arrive within this, else 408 and the co
 MAX_CONCURRENT_REQUESTS = 2048  # requests past the headers at once (granian's backpressure)
 BACKLOG = 1024
 STOP_SECONDS = 10  # a graceful stop waits this long for calls in progress
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 log = logging.getLogger("simulator")
 
@@ -53,15 +54,19 @@ class AppThreads:
 
     def _run(self) -> None:
         while (call := self._calls.get()) is not None:
-            loop, future, function, argument = call
-            try:
-                result, failure = function(argument), None
-            except BaseException as error:  # handed to the loop, which answers for it
-                result, failure = None, error
-            try:
-                loop.call_soon_threadsafe(_settle, future, result, failure)
-            except RuntimeError:
-                pass  # the loop is closed: the server stopped and nobody waits for this answer
+            self._answer(*call)
+            del call  # an idle thread holds no request (a body may be 32 MiB)
+
+    @staticmethod
+    def _answer(loop, future, function, argument) -> None:
+        try:
+            result, failure = function(argument), None
+        except BaseException as error:  # handed to the loop, which answers for it
+            result, failure = None, error
+        try:
+            loop.call_soon_threadsafe(_settle, future, result, failure)
+        except RuntimeError:
+            pass  # the loop is closed: the server stopped and nobody waits for this answer
 
     def stop(self) -> None:
         """End the threads once they have taken the calls queued before this."""
@@ -86,7 +91,6 @@ class Bridge:
         self.body_seconds = body_seconds
         self.threads: AppThreads | None = None
         self.stopping = asyncio.Event()  # set when the server stops: hangs end
-        self.hangs = 0  # hangs in progress
         self._calls = 0  # requests between their headers and their answer
         self._idle = asyncio.Event()
         self.base_environ = {
@@ -136,11 +140,7 @@ class Bridge:
         if fault is None:
             protocol.response_bytes(status, headers, payload)
         else:
-            self.hangs += fault[0] == "hang"
-            try:
-                await transport.carry_out(fault, scope, protocol, status, headers, payload, self.stopping)
-            finally:
-                self.hangs -= fault[0] == "hang"
+            await transport.carry_out(fault, scope, protocol, status, headers, payload, self.stopping)
 
     async def _body(self, scope, protocol) -> bytes:
         headers = scope.headers
@@ -321,6 +321,22 @@ def freeze_survivors() -> None:
 
     gc.freeze()
     gc.callbacks.append(after_collection)
+
+
+def return_large_blocks() -> None:
+    """Have the C allocator give blocks of 1 MiB and more back to the system when freed.
+
+    glibc raises its threshold for that as large blocks are freed (up to 32 MiB), then keeps
+    freed ones in per-thread arenas: fifteen 30 MB bodies, each read and refused, left the
+    process near 2 GB resident. For `cm-sim serve`, not for a process that embeds the simulator."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1024 * 1024)
+    except AttributeError:
+        pass  # not glibc (musl has no mallopt): its allocator returns large blocks anyway
 
 
 def warm_up(numbers) -> None:

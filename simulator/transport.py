@@ -12,8 +12,10 @@ import socket
 import stat
 import struct
 import sys
+import threading
+from dataclasses import dataclass
 
-from flask import request
+from flask import current_app, request
 
 ENVIRON_KEY = "cm_sim.transport"
 SERVED_KEY = "cm_sim.served"  # set by simulator.server, which carries faults out itself
@@ -27,8 +29,45 @@ class TransportFault(ConnectionError):
         self.kind = kind
 
 
-def request_transport_fault(kind: str, hang_seconds: float = 30) -> None:
-    request.environ[ENVIRON_KEY] = (kind, hang_seconds)
+MAX_HANGS = 100  # hangs in progress at once; past that a hang becomes an empty reply
+HANGS_KEY = "cm_sim.hangs"  # the app's Hangs, in app.extensions
+
+
+class Hangs:
+    """The hangs in progress, at most `limit`: each holds a connection until it ends."""
+
+    def __init__(self, limit: int = MAX_HANGS):
+        self.limit = limit
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.held >= self.limit:
+                return False
+            self.held += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.held -= 1
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    hang_seconds: float
+    hangs: Hangs | None = None  # the slot a hang holds, given back when it ends
+
+
+def request_transport_fault(kind: str, hang_seconds: float = 30) -> str:
+    """Ask for a transport fault on this call's connection; the kind that will happen (a hang
+    past the limit of hangs in progress is closed at once with no reply instead)."""
+    hangs = current_app.extensions[HANGS_KEY] if kind == "hang" else None
+    if hangs is not None and not hangs.take():
+        kind, hangs = "empty_reply", None
+    request.environ[ENVIRON_KEY] = Fault(kind, hang_seconds, hangs)
+    return kind
 
 
 class TransportFaults:
@@ -49,14 +88,24 @@ class TransportFaults:
         body = b"".join(self.wsgi_app(environ, capture))
         fault = environ.get(ENVIRON_KEY)
         if fault is not None:
-            raise TransportFault(fault[0])
+            if fault.hangs:
+                fault.hangs.give_back()  # in process a hang ends at once
+            raise TransportFault(fault.kind)
         start_response(captured["status"], captured["headers"])
         return [body]
 
 
-async def carry_out(fault, scope, protocol, status: int, headers: list, body: bytes, stopping) -> None:
+async def carry_out(fault: Fault, scope, protocol, status: int, headers: list, body: bytes, stopping) -> None:
     """Fail the connection as asked, instead of sending the app's answer."""
-    kind, hang_seconds = fault
+    try:
+        await _fail(fault.kind, fault.hang_seconds, scope, protocol, status, headers, body, stopping)
+    finally:
+        if fault.hangs:
+            fault.hangs.give_back()
+
+
+async def _fail(kind: str, hang_seconds: float, scope, protocol, status: int, headers: list, body: bytes,
+                stopping) -> None:
     if kind == "truncated":
         headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
         stream = protocol.response_stream(status, [*headers, ("content-length", str(len(body)))])
