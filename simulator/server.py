@@ -91,8 +91,9 @@ class Bridge:
         self.body_seconds = body_seconds
         self.threads: AppThreads | None = None
         self.stopping = asyncio.Event()  # set when the server stops: hangs end
-        self._calls = 0  # requests between their headers and their answer
+        self._calls = 0  # requests between their whole body and their answer
         self._idle = asyncio.Event()
+        self._reading: set[asyncio.Future] = set()  # one future per body on its way, set at a stop
         self.base_environ = {
             "wsgi.version": (1, 0), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
             "wsgi.multiprocess": False, "wsgi.run_once": False, "wsgi.input_terminated": True,
@@ -101,6 +102,12 @@ class Bridge:
 
     def __rsgi_init__(self, loop) -> None:
         self.threads = AppThreads(THREADS)
+
+    def stop(self) -> None:
+        """Hangs end; bodies still on their way are given up."""
+        self.stopping.set()
+        for reading in self._reading:
+            reading.set_result(None)
 
     async def drained(self, timeout: float) -> None:
         """Wait for the calls in progress to be answered (up to `timeout`), then end the threads."""
@@ -113,20 +120,20 @@ class Bridge:
         self.threads.stop()
 
     async def __rsgi__(self, scope, protocol) -> None:
-        self._calls += 1
-        try:
-            await self._answer(scope, protocol)
-        finally:
-            self._calls -= 1
-            if not self._calls:
-                self._idle.set()
-
-    async def _answer(self, scope, protocol) -> None:
         try:
             body = await self._body(scope, protocol)
         except _Refused as refused:
             protocol.response_bytes(refused.status, refused.headers, refused.body)
             return
+        self._calls += 1  # a stop waits for it from here on (a body still on its way is given up)
+        try:
+            await self._answer(scope, protocol, body)
+        finally:
+            self._calls -= 1
+            if not self._calls:
+                self._idle.set()
+
+    async def _answer(self, scope, protocol, body: bytes) -> None:
         loop = asyncio.get_running_loop()
         environ = self._environ(scope, body)
         try:
@@ -151,11 +158,23 @@ class Bridge:
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
                 raise _Refused(413, "generic_error", TOO_LARGE)
+        # granian's reads cannot be cancelled (a cancelled task would wait for the client all the
+        # same), so the read is left behind on a timeout or a stop; it ends when the connection closes
+        read = asyncio.ensure_future(self._read(protocol, chunked))
+        stopped = asyncio.get_running_loop().create_future()
+        self._reading.add(stopped)
         try:
-            return await asyncio.wait_for(self._read(protocol, chunked), self.body_seconds)
-        except asyncio.TimeoutError:
+            await asyncio.wait((read, stopped), timeout=self.body_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._reading.discard(stopped)
+        if not read.done():
+            read.cancel()
+            if stopped.done():
+                raise _Refused(503, "service_unavailable", "The simulator is stopping.", close=True)
             raise _Refused(408, "request_timeout",
-                           f"The request body did not arrive within {self.body_seconds:g} seconds.", close=True) from None
+                           f"The request body did not arrive within {self.body_seconds:g} seconds.", close=True)
+        try:
+            return read.result()
         except (RuntimeError, OSError):  # granian's ProtocolClosed: the client left mid-body, nobody reads an answer
             raise _Refused(400, "generic_error", "The request body was cut off.", close=True) from None
 
@@ -257,6 +276,7 @@ class HTTPServer:
                 self._loop.add_signal_handler(signum, self.stop)
         try:
             self._loop.run_until_complete(self._run())
+            self._loop.run_until_complete(_cancel_the_rest())
         finally:
             self._loop.close()
             self.listener.close()
@@ -276,8 +296,17 @@ class HTTPServer:
             pass  # the loop has closed: already stopped
 
     def _stop_on_loop(self) -> None:
-        self.bridge.stopping.set()
+        self.bridge.stop()
         self._granian.stop()
+
+
+async def _cancel_the_rest() -> None:
+    """End what is left on the loop once the server has stopped (requests whose body was
+    still on its way), as asyncio.run does."""
+    rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
