@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+BENCH_STAMP := $(VENV)/.installed-bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: run test ui-deps screenshot bench soak crash clean
 
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# the bench extra (waitress, the old stack) on top of the test install
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 run: $(STAMP)
 	$(BIN)/cm-sim serve $(ARGS)
@@ -37,9 +43,10 @@ bench-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
 	fi
 
-# Figures, not tests: start-up, throughput and latency beside Prism, WireMock and bare Flask,
-# growth with stored orders, memory; every target met or missed.
-bench: $(STAMP) bench-deps
+# Figures, not tests: start-up, throughput and latency of the new stack (granian) and the old one
+# (waitress) side by side, beside Prism, WireMock and bare Flask; growth with stored orders,
+# memory; every target met or missed. BENCH_QUICK=1: start-up and side by side only.
+bench: $(BENCH_STAMP) bench-deps
 	$(BIN)/python scripts/bench.py
 
 # Reliability checks, not tests: mixed traffic with fault rules on for SOAK_SECONDS (default 600),

@@ -1,15 +1,24 @@
-"""make bench: the simulator's figures side by side with its peers, measured over loopback with
-the servers pinned to core 0 and the load generator to core 1 (when taskset is there).
+"""make bench: the simulator's figures side by side with its old stack and its peers, measured
+over loopback with the servers pinned to core 0 and the load generator to core 1 (when taskset
+is there).
 
-Prints: start-up to first response; throughput and p50/p99 latency of our create (quantity 2,
-Issued), get, list and confirm, and of the GET and POST of the peers (Prism and WireMock mocking
-the getting-started page, and a bare Flask app on our waitress options: the ceiling for our
-stack), with ratios; create throughput with 10,000 stored orders in memory and with --data;
+The servers: ours, `cm-sim serve` (the new stack: granian in the process, the Flask app on 16
+threads); ours on waitress (the same app on the old stack: waitress with the options cm-sim
+serve had before granian); a bare Flask app on each of the two stacks (the ceiling for each);
+Prism and WireMock mocking the getting-started page's create and get.
+
+Prints: start-up to first response (median of 5) of each; throughput and p50/p99 latency of our
+create (quantity 2, Issued), get and list on both our stacks, of confirm on ours, and of the
+page's GET and POST on the others; the ratios new stack / old stack (our app and bare Flask)
+and ours / each peer; create throughput with 10,000 stored orders in memory and with --data;
 create and get latency with 100 versus 100,000 stored orders, in memory and with --data, as
 ratios; memory per stored order; then every target, met or missed. The load generator is wrk
 (with bench_wrk.lua) when it is installed, else a Python one; confirm and the growth latencies
 always use the Python one. Servers compared with each other run at once and are measured in
 turns, the others paused, so that a slow moment of a shared machine does not decide a ratio.
+
+Environment: BENCH_SECONDS (default 5) seconds per figure, BENCH_CLIENTS (default 8)
+connections; BENCH_QUICK=1 runs only start-up and side by side (and their targets).
 """
 from __future__ import annotations
 
@@ -29,17 +38,19 @@ import time
 import uuid
 from pathlib import Path
 
-from bench_peers import API, PIN, SEED_GET, Process, free_port, peers
+from bench_peers import API, PIN, SEED_GET, Process, command, free_port, peers
 
 CM_SIM = str(Path(sys.executable).with_name("cm-sim"))
 PARTNER = "21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"
 HEADERS = {"x-np-api-key": "bench", "Content-Type": "application/json"}
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
+QUICK = os.environ.get("BENCH_QUICK") == "1"
 WRK = shutil.which("wrk")
 WRK_SCRIPT = str(Path(__file__).with_name("bench_wrk.lua"))
 # seconds of load (half GET, half POST) before measuring: the JIT compilers of WireMock and Prism need it
-WARMUP = {"ours": 2, "bare Flask": 2, "Prism": 10, "WireMock": 20}
+WARMUP = {"ours": 2, "ours on waitress": 2, "bare Flask": 2, "bare Flask on waitress": 2, "Prism": 10, "WireMock": 20}
+OLD = {"ours": "ours on waitress", "bare Flask": "bare Flask on waitress"}  # a server on the new stack: on the old
 MODES = {"memory": False, "--data": True}
 DAYS = itertools.count()
 CHUNK = 2000
@@ -55,11 +66,13 @@ def order(reference: str, paid: bool = True) -> dict:
 
 
 class Server(Process):
-    """Our simulator, `cm-sim serve`, ready when /_sim/health answers."""
+    """Our simulator, ready when /_sim/health answers: `cm-sim serve` with `args` or, on_waitress,
+    our app in memory on the old stack."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, on_waitress: bool = False):
         port = free_port()
-        super().__init__([CM_SIM, "serve", "--port", str(port), "--quiet", *args], port, "/_sim/health")
+        serve = command("waitress", port) if on_waitress else [CM_SIM, "serve", "--port", str(port), "--quiet", *args]
+        super().__init__(serve, port, "/_sim/health")
 
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -72,6 +85,9 @@ class Server(Process):
         connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=HEADERS)
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"null")
+
+
+OURS = {"ours": Server, "ours on waitress": lambda: Server(on_waitress=True)}
 
 
 def load(port: int, requests_for, seconds: float = SECONDS, clients: int = CLIENTS):
@@ -175,15 +191,16 @@ def hammer(port: int, paths: list[str] | None = None, seconds: float = SECONDS, 
     return json.loads(run.stdout.splitlines()[-1])
 
 
-def warm_up(port: int, paths: list[str], seconds: float) -> None:
-    hammer(port, paths, seconds / 2)
+def warm_up(port: int, plan: dict, seconds: float) -> None:
+    """Half the time GETs of the plan's first paths, half creates."""
+    hammer(port, next(paths for paths in plan.values() if paths), seconds / 2)
     hammer(port, None, seconds / 2)
 
 
 def median_startup(start) -> float:
-    """Median of three start-ups of the server `start()` spawns."""
+    """Median of five start-ups of the server `start()` spawns."""
     times = []
-    for _ in range(3):
+    for _ in range(5):
         server = start()
         times.append(server.startup)
         server.stop()
@@ -198,27 +215,32 @@ def side_by_side(starts: dict, turns: int = 5) -> dict:
     try:
         for name, start in starts.items():
             servers[name] = start()
-        ours = servers["ours"]
-        gets = [f"{API}/{ours.call('POST', API, order(f'G-{i}'))[1]['orderId']}" for i in range(200)]
-        lists = [f"{API}/orders/{PARTNER}?sellToOrderReference=G-{i}" for i in range(200)]
-        plans = {name: {"GET": ([SEED_GET], server.port), "POST": (None, server.port)}
-                 for name, server in servers.items() if name != "ours"}
-        plans = {"ours": {"create": (None, ours.port), "get": (gets, ours.port), "list": (lists, ours.port)}, **plans}
+        plans = {name: plan_for(server) for name, server in servers.items()}
         for name, server in servers.items():
             only(servers, name)
-            warm_up(server.port, gets if name == "ours" else [SEED_GET], WARMUP[name])
+            warm_up(server.port, plans[name], WARMUP[name])
         windows = {name: {figure: [] for figure in plan} for name, plan in plans.items()}
         for _ in range(turns):
             for name, plan in plans.items():
                 only(servers, name)
-                for figure, (paths, port) in plan.items():
-                    windows[name][figure].append(hammer(port, paths, SECONDS / turns))
+                for figure, paths in plan.items():
+                    windows[name][figure].append(hammer(servers[name].port, paths, SECONDS / turns))
         figures = {name: {figure: combined(runs) for figure, runs in by_figure.items()} for name, by_figure in windows.items()}
         only(servers, "ours")
-        figures["ours"]["confirm"] = load(ours.port, confirms(ours), clients=4)
+        figures["ours"]["confirm"] = load(servers["ours"].port, confirms(servers["ours"]), clients=4)
         return figures
     finally:
         stop_all(servers)
+
+
+def plan_for(server: Process) -> dict:
+    """What side_by_side() measures on a server: by figure, the paths to GET in turn (None: creates).
+    Ours: create, get and list of 200 orders made here; the others: the page's GET and POST."""
+    if not isinstance(server, Server):
+        return {"GET": [SEED_GET], "POST": None}
+    gets = [f"{API}/{server.call('POST', API, order(f'G-{i}'))[1]['orderId']}" for i in range(200)]
+    lists = [f"{API}/orders/{PARTNER}?sellToOrderReference=G-{i}" for i in range(200)]
+    return {"create": None, "get": gets, "list": lists}
 
 
 def only(servers: dict, running) -> None:
@@ -329,12 +351,22 @@ def show_ratios(mine: dict, peer_figures: dict) -> None:
             print(f"  {label:28s}" + "".join(f"{cell:>12s}" for cell in cells))
 
 
+def show_stacks(figures: dict) -> None:
+    """New stack / old stack, each figure they share, for our app and for bare Flask."""
+    print(f"{'new stack (granian) / old (waitress):':38s}" + "".join(f"{name:>12s}" for name in ("req/s", "p99")))
+    for new, old in OLD.items():
+        for operation, mine in figures[new].items():
+            if operation in figures[old]:
+                cells = [ratio(mine[figure], figures[old][operation][figure]) for figure in ("rps", "p99")]
+                print(f"  {f'{new} {operation}':36s}" + "".join(f"{cell:>12s}" for cell in cells))
+
+
 def check(label: str, figure: str, target: str, met: bool) -> None:
     print(f"  {label:50s} {figure:26s} target {target:40s} {'met' if met else 'missed'}")
 
 
-def show_targets(startup: float, mine: dict, peer_figures: dict, stored: dict, growths: dict, rss: dict) -> None:
-    print("TARGETS")
+def show_targets(startup: float, mine: dict, peer_figures: dict) -> None:
+    """The targets of start-up and side by side."""
     check("start-up to first response", f"{startup:.3f} s", "< 0.5 s", startup < 0.5)
     create = mine["create"]["rps"]
     mocks = {name: peer_figures[name] for name in ("Prism", "WireMock") if name in peer_figures}
@@ -354,6 +386,10 @@ def show_targets(startup: float, mine: dict, peer_figures: dict, stored: dict, g
             bound = min(figures[method]["p99"] for figures in mocks.values())
             check(f"{operation} p99 vs peers' {method} p99", f"{mine[operation]['p99']:.2f} ms",
                   f"< {bound:.2f} ms (Prism and WireMock)", mine[operation]["p99"] < bound)
+
+
+def show_stored_targets(stored: dict, growths: dict, rss: dict) -> None:
+    """The targets of stored orders: growth, --data, memory."""
     for mode, ratios in growths.items():
         for operation, growth_ratio in ratios.items():
             check(f"{operation} p50 at 100,000 vs 100 stored ({mode})", f"x{growth_ratio:.2f}", "<= x1.25",
@@ -382,6 +418,15 @@ def measure_growth() -> tuple[dict, dict]:
     return ratios, rss
 
 
+def measure_stored() -> tuple[dict, dict, dict]:
+    """Create with 10,000 stored orders, then growth and memory: the figures of each, by mode."""
+    print("ours, create with 10,000 stored orders:")
+    stored = create_with_stored()
+    for mode, figure in stored.items():
+        show(mode, figure)
+    return (stored, *measure_growth())
+
+
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)
     if PIN:
@@ -390,24 +435,25 @@ def main() -> None:
     print(f"{'pinned servers:0 load:1' if PIN else 'not pinned'}; load generator {'wrk -t1' if WRK else 'Python'}, "
           f"{CLIENTS} connections, {SECONDS:g} s per figure; warm-up: "
           + ", ".join(f"{name} {seconds} s" for name, seconds in WARMUP.items()))
-    starts = {"ours": Server, **peers()}
+    others = peers()
+    starts = {**OURS, **others}
     startups = {name: median_startup(start) for name, start in starts.items()}
-    print("start-up to first response (median of 3): " + ", ".join(f"{name} {value:.3f} s" for name, value in startups.items()))
-    peer_figures = side_by_side(starts)
-    mine = peer_figures.pop("ours")
-    for name, figures in {"ours": mine, **peer_figures}.items():
+    print("start-up to first response (median of 5): " + ", ".join(f"{name} {value:.3f} s" for name, value in startups.items()))
+    figures = side_by_side(starts)
+    for name, by_figure in figures.items():
         print(f"{name}:")
-        for figure, values in figures.items():
+        for figure, values in by_figure.items():
             show(figure, values)
         if name == "ours":
             print("  (confirm: Python load generator, 4 connections, each confirm after the create of its Draft)")
-    show_ratios(mine, peer_figures)
-    print("ours, create with 10,000 stored orders:")
-    stored = create_with_stored()
-    for mode, figure in stored.items():
-        show(mode, figure)
-    growths, rss = measure_growth()
-    show_targets(startups["ours"], mine, peer_figures, stored, growths, rss)
+    show_stacks(figures)
+    peer_figures = {name: figures[name] for name in others if name not in OLD.values()}
+    show_ratios(figures["ours"], peer_figures)
+    stored = None if QUICK else measure_stored()
+    print("TARGETS" + (" (BENCH_QUICK=1: start-up and side by side only)" if QUICK else ""))
+    show_targets(startups["ours"], figures["ours"], peer_figures)
+    if stored:
+        show_stored_targets(*stored)
 
 
 if __name__ == "__main__":

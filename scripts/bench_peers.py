@@ -1,16 +1,20 @@
-"""make bench's servers: a process started on core 0 and timed to its first answer, and the peers
-our simulator is measured against: Prism and WireMock mocking the getting-started page's create
-and get, and a bare Flask app answering the page's order on our waitress options (the ceiling
-for our stack).
+"""make bench's servers: a process started on core 0 and timed to its first answer, the old stack
+and the peers our simulator is measured against.
+
+- The old stack: waitress with the options `cm-sim serve` ran on before granian (OLD_STACK),
+  serving our same app (`python bench_peers.py waitress PORT`) and the bare Flask app.
+- Peers: Prism and WireMock mocking the getting-started page's create and get, and a bare Flask
+  app answering the page's order on our server, simulator.server.HTTPServer (the ceiling for
+  our stack; `python bench_peers.py flask PORT`, or `flask-waitress PORT` on the old stack).
 
 Prism and WireMock are installed once into a cache outside the repository (npm; WireMock's
-package ships the standalone jar, run on the system's Java). `python bench_peers.py flask PORT
-OPTIONS` serves the bare Flask app.
+package ships the standalone jar, run on the system's Java).
 """
 from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import shutil
 import signal
@@ -18,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +32,9 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cm-sim
 PACKAGES = {"@stoplight/prism-cli": "5.14.2", "wiremock": "3.13.2"}
 API = "/01234567-89ab-cdef-0123-456789abcdef/production/CRONUS%2520International%2520Ltd./channelManager"
 ORDER_PATHS = "/{tenant}/{environment}/{company}/channelManager"
+# waitress's options in `cm-sim serve` before granian: 16 threads, reading ahead (to notice a client
+# that left), up to 1,000 connections watched with poll()
+OLD_STACK = {"threads": 16, "channel_request_lookahead": 1, "connection_limit": 1000, "asyncore_use_poll": True}
 
 
 def seed_order() -> dict:
@@ -140,9 +148,9 @@ def start_prism() -> Process:
     document = CACHE / "prism-openapi.json"
     document.write_text(json.dumps(prism_document(seed_order())))
     port = free_port()
-    # --verboseLevel error: no line per request, as our simulator runs --quiet
+    # --verboseLevel warn: no line per request (that is info), as our simulator runs --quiet
     return Process([str(CACHE / "node_modules" / ".bin" / "prism"), "mock", str(document), "--host", "127.0.0.1",
-                    "--port", str(port), "--verboseLevel", "error"], port)
+                    "--port", str(port), "--verboseLevel", "warn"], port)
 
 
 def start_wiremock() -> Process:
@@ -156,16 +164,19 @@ def start_wiremock() -> Process:
                     str(root), "--disable-banner", "--no-request-journal", "--disable-request-logging"], port)
 
 
-def start_bare_flask() -> Process:
-    from simulator.server import SERVER_OPTIONS
+def command(mode: str, port: int) -> list[str]:
+    """This script serving in `mode` (see the end of the file) on `port`."""
+    return [sys.executable, __file__, mode, str(port)]
 
+
+def start_bare_flask(mode: str = "flask") -> Process:
     port = free_port()
-    return Process([sys.executable, __file__, "flask", str(port), json.dumps(SERVER_OPTIONS)], port)
+    return Process(command(mode, port), port)
 
 
 def peers() -> dict:
     """The peers that can run here, by name: a function starting each."""
-    found = {"bare Flask": start_bare_flask}
+    found = {"bare Flask": start_bare_flask, "bare Flask on waitress": lambda: start_bare_flask("flask-waitress")}
     missing = [tool for tool in ("npm", "node", "java") if not shutil.which(tool)]
     if missing:
         print(f"Prism and WireMock skipped: {', '.join(missing)} not found")
@@ -174,9 +185,9 @@ def peers() -> dict:
     return {**found, "Prism": start_prism, "WireMock": start_wiremock}
 
 
-def serve_bare_flask(port: int, options: dict) -> None:
+def bare_flask():
+    """A Flask app answering the page's create and get with the page's order, and nothing else."""
     from flask import Flask
-    from waitress import serve
 
     order = seed_order()
     orders = ORDER_PATHS.replace("{", "<").replace("}", ">")
@@ -184,8 +195,38 @@ def serve_bare_flask(port: int, options: dict) -> None:
     app.json.sort_keys = False
     app.add_url_rule(orders, "create", lambda **_: (order, 201), methods=["POST"])
     app.add_url_rule(orders + "/<order_id>", "get", lambda **_: order)
-    serve(app, host="127.0.0.1", port=port, **options)
+    return app
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["flask"]:
-    serve_bare_flask(int(sys.argv[2]), json.loads(sys.argv[3]))
+def serve_on_waitress(app, port: int) -> None:
+    from waitress import serve
+
+    # as before granian: no "Task queue depth" warning whenever more calls wait than there are threads
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    serve(app, host="127.0.0.1", port=port, **OLD_STACK)
+
+
+def serve_ours_on_waitress(port: int) -> None:
+    """Our app as `cm-sim serve --quiet` ran it before granian: same garbage-collection policy
+    and warm-up, on waitress."""
+    from simulator import Backend, create_app
+    from simulator.server import freeze_survivors, warm_up
+
+    backend = Backend()
+    app = create_app(backend)
+    freeze_survivors()
+    threading.Thread(target=warm_up, args=(backend.numbers,), daemon=True).start()
+    serve_on_waitress(app, port)
+
+
+def serve_bare_flask(port: int) -> None:
+    from simulator.server import HTTPServer
+
+    HTTPServer(bare_flask(), "127.0.0.1", port).serve()
+
+
+MODES = {"flask": serve_bare_flask, "flask-waitress": lambda port: serve_on_waitress(bare_flask(), port),
+         "waitress": serve_ours_on_waitress}
+
+if __name__ == "__main__":
+    MODES[sys.argv[1]](int(sys.argv[2]))
