@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q simulator  # bytecode now: start-up need not compile (PYTHONDONTWRITEBYTECODE)
 	touch $(STAMP)
 
 # the bench extra (waitress, the old stack) on top of the test install
