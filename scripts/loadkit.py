@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -109,6 +110,11 @@ class Server:
         self.process.kill()
         self.process.wait()
 
+    def limit_file_size(self, size: int | None) -> None:
+        """Let the server write no file past `size` bytes (EFBIG, as on a full disk); None lifts it."""
+        soft = resource.RLIM_INFINITY if size is None else size
+        resource.prlimit(self.process.pid, resource.RLIMIT_FSIZE, (soft, resource.RLIM_INFINITY))
+
 
 # -- calls ---------------------------------------------------------------------
 
@@ -140,6 +146,7 @@ class Stats:
 
 
 EXPECTED_5XX = {(503, "service_unavailable"), (503, "server_timeout")}  # fault rules' and magic values' own
+REFUSED = "503 service_unavailable"  # a change that could not be saved (or a fault rule's 503): not made
 
 
 class Client:
@@ -210,6 +217,19 @@ def order_body(rng, reference: str, partner: str = DEMO, paid: bool = True) -> d
     return body
 
 
+def imported_order(namespace: list[str], reference: str, order_id: str) -> dict:
+    """An order record as `GET /_sim/state` exports it: in Error, so it holds no wallets or capacity."""
+    line = {"line_no": 10000, "item_number": "31001", "description": "Adult Admission", "is_package": False,
+            "is_group": False, "quantity": 1, "visit_date": "2031-01-07", "visit_time": "10:30:00",
+            "sell_to_name": "Import Tester", "sell_to_email": "", "sell_to_language": "ENU",
+            "component_schedule": [], "requested_names": [], "requested_references": [], "wallets": []}
+    return {"namespace": namespace, "order_id": order_id, "partner_id": DEMO, "sell_to_order_reference": reference,
+            "sell_to_email": "", "sell_to_name": "Import Tester", "sell_to_language": "ENU", "payment_reference": "",
+            "status": "Error", "status_message": "Imported in Error.", "received_at": "2031-01-01T08:00:00+00:00",
+            "job_id": "", "manifest": None, "lines": [line], "ota": False, "buy_from_order_reference": "",
+            "status_since": None, "pending_outcome": {}}
+
+
 def order_json_problems(order: dict) -> list[str]:
     """What is wrong with an order answer: wallets per quantity (one for a group), tickets per wallet."""
     if order.get("status") not in LIVE:
@@ -262,6 +282,10 @@ class Track:
 
     def acknowledge(self, order: dict) -> None:
         self.order_id, self.status, self.maybe = order["orderId"], order["status"], set()
+
+    def refuse(self) -> None:
+        """The create was answered 503 (not saved): no order was made."""
+        self.order_id, self.status, self.maybe = None, None, set()
 
 
 class Tracks:

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.model import Namespace, Order, order_from_dict, order_to_dict
+from simulator.model import Namespace, Order, check_order, order_from_dict, order_to_dict
 from simulator.persistence import Journal, storage_key
 
 
@@ -47,10 +47,10 @@ class Store:
         self._capacity: Counter = Counter()
         self._journal = Journal(data_file) if data_file else None
         if self._journal:
-            for record in self._journal.load().values():
-                self._index(order_from_dict(record))
+            for order in self._journal.load(_read_order).values():  # StartupError when the files are unusable
+                self._index(order)
             if self._journal.entries or not self._journal.path.exists():
-                self._compact()
+                self._journal.compact_at_start(self._records())
 
     # -- lookups ---------------------------------------------------------
 
@@ -133,15 +133,16 @@ class Store:
             self._journal.compact_in_background(lambda: [order_to_dict(order) for order in orders])
 
     def close(self) -> None:
-        """Write the snapshot and release the files (a graceful stop)."""
+        """Write the snapshot and release the files (a graceful stop); when the snapshot cannot
+        be written that is said on stderr, and the journal keeps the changes for the next start."""
         with self.lock:
             if self._journal:
-                self._compact()
+                self._journal.compact_at_stop(self._records())
 
     # -- internals -------------------------------------------------------
 
-    def _compact(self) -> None:
-        self._journal.compact([order_to_dict(order) for order in self._orders.values()])
+    def _records(self) -> list[dict]:
+        return [order_to_dict(order) for order in self._orders.values()]
 
     def _index(self, order: Order) -> None:
         key = order.key
@@ -193,6 +194,13 @@ class Store:
         self._by_partner[partner_key].pop(order.order_id, None)
         if not self._by_partner[partner_key]:
             del self._by_partner[partner_key]
+
+
+def _read_order(record: dict) -> Order:
+    """A stored order rebuilt from its record (KeyError, TypeError or ValueError when it is not one)."""
+    order = order_from_dict(record)
+    check_order(order)
+    return order
 
 
 def _status(order: Order | None) -> str | None:
