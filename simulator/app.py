@@ -22,12 +22,16 @@ log = logging.getLogger("simulator")
 requests_log = logging.getLogger("cm_sim.requests")  # one line per request; cm-sim serve prints it unless --quiet
 
 
-def create_app(backend: Backend | None = None, control_token: str | None = None, max_hangs: int = MAX_HANGS) -> Flask:
-    """Build the app around a backend (a fresh default one when none is given); with a
-    control token the control API under /_sim/ asks for it in `x-sim-token`. At most
-    `max_hangs` transport hangs are in progress at once."""
+def create_app(backend: Backend | None = None, control_token: str | None = None, max_hangs: int = MAX_HANGS,
+               allow_remote_control: bool = False, control_host: str | None = None) -> Flask:
+    """Build the app around a backend (a fresh default one when none is given). With a
+    control token the control API under /_sim/ asks for it in `x-sim-token`; without one it
+    answers only calls addressed to a loopback host or `control_host` (the served --host),
+    unless `allow_remote_control`. At most `max_hangs` transport hangs are in progress at once."""
     app = Flask(__name__)
     app.config["CONTROL_TOKEN"] = control_token
+    app.config["ALLOW_REMOTE_CONTROL"] = allow_remote_control
+    app.config["CONTROL_HOST"] = control_host
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["SIMULATOR_VERSION"] = f"cm-sim/{VERSION}"
     app.url_map.merge_slashes = False

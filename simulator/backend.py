@@ -6,19 +6,22 @@ back to the start-up scenarios with fresh rule counters.
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from pathlib import Path
 
 from simulator.catalog import Catalog
 from simulator.channel_manager import ChannelManager
-from simulator.clock import Clock, parse_datetime
+from simulator.clock import Clock
 from simulator.faults import FaultBook, make_rule
 from simulator.gateway import Access, Limits
 from simulator.magic import magic_rules
-from simulator.model import Namespace, check_order, order_from_dict, order_to_dict
+from simulator.model import InvalidImport, Namespace, imported_moment, order_to_dict, orders_from_import
 from simulator.numbers import Numbers
 from simulator.ota import OtaWorker
 from simulator.request_journal import RequestJournal
-from simulator.scenario import Scenario, ScenarioError, build_catalog, default_scenario_path, load_scenario
+from simulator.scenario import (
+    Scenario, ScenarioError, build_catalog, default_scenario_path, load_scenario, scenario_directories,
+)
 from simulator.store import Store
 from simulator.webhooks import Webhooks
 
@@ -30,8 +33,11 @@ class Backend:
         data_file: str | Path | None = None,
         seed: int | None = None,
         ota: bool = False,
+        scenario_dirs: list[str | Path] = (),
     ):
-        """Load the default catalog with `scenarios` laid over it, and the stored orders."""
+        """Load the default catalog with `scenarios` laid over it, and the stored orders.
+        `scenario_dirs`: where the control API may read scenario files, besides the bundled ones."""
+        self.scenario_dirs = scenario_directories(scenario_dirs)
         self.clock = Clock()
         self.catalog = Catalog()
         self.faults = FaultBook()
@@ -149,18 +155,17 @@ class Backend:
 
     def import_state(self, state: dict) -> int:
         """Replace the orders of every namespace the state names with the state's orders, and
-        set the clock as exported. Everything is checked before anything changes."""
-        orders = [order_from_dict(record) for record in state["orders"]]
-        for order in orders:
-            check_order(order)
-        clock = state.get("clock") or {}
-        moment = parse_datetime(clock["now"]) if clock.get("virtual") else None
+        set the clock as exported. Everything is checked before anything changes: InvalidImport
+        names the order and field that is wrong."""
+        orders = orders_from_import(_exported(state)["orders"])
+        moment, frozen = _exported_clock(state.get("clock"))
         with self.store.lock:
             namespaces = {order.namespace for order in orders}
+            _check_ids_free(self.store, orders, namespaces)
             stale = [order for ns in namespaces for order in self.store.in_namespace(ns)]
             self.store.commit(put=orders, remove=stale)  # one journal record: all of it or none
             if moment is not None:
-                self.clock.set(moment, frozen=bool(clock.get("frozen")))
+                self.clock.set(moment, frozen=frozen)
             self.numbers.reserve(self.store.issued_numbers())
         return len(orders)
 
@@ -173,3 +178,30 @@ class Backend:
         """Stop, and write the snapshot (a graceful stop)."""
         self.stop()
         self.store.close()
+
+
+def _exported(state) -> dict:
+    if not isinstance(state, dict) or "orders" not in state or set(state) - {"orders", "clock"}:
+        raise InvalidImport('give an exported state: {"orders": [...], "clock": {...}} as GET /_sim/state answers')
+    return state
+
+
+def _exported_clock(clock) -> tuple[datetime | None, bool]:
+    """The moment to set the clock to (None: leave it) and whether frozen."""
+    if clock is None:
+        return None, False
+    if not isinstance(clock, dict) or set(clock) - {"now", "frozen", "virtual"} or any(
+            not isinstance(clock.get(flag, False), bool) for flag in ("frozen", "virtual")):
+        raise InvalidImport('clock must be {"now": ..., "frozen": true or false, "virtual": true or false} as exported')
+    if not clock.get("virtual"):
+        return None, False
+    return imported_moment(clock.get("now"), "clock.now"), clock.get("frozen", False)
+
+
+def _check_ids_free(store: Store, orders: list, namespaces: set) -> None:
+    """Order ids are unique across namespaces: one held outside the replaced namespaces is taken."""
+    for index, order in enumerate(orders):
+        holder = store.find_anywhere(order.order_id)
+        if holder is not None and holder.namespace not in namespaces:
+            raise InvalidImport(f"orders[{index}] (order '{order.order_id}'): order_id is taken by an order "
+                                f"of namespace {'/'.join(holder.namespace)}, which the import does not replace")

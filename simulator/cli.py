@@ -58,8 +58,8 @@ def run_server(args: argparse.Namespace) -> int:
     except (ScenarioError, StartupError) as error:
         print(f"cm-sim: {error}", file=sys.stderr)
         return 2
-    app = create_app(backend, args.control_token)
-    app.config.update(ALLOW_REMOTE_CONTROL=args.allow_remote_control, CONTROL_HOST=args.host)
+    app = create_app(backend, args.control_token, allow_remote_control=args.allow_remote_control,
+                     control_host=args.host)
     freeze_survivors()
     return_large_blocks()
     server = HTTPServer(app, host=args.host, port=args.port)

@@ -1,11 +1,16 @@
 """Everything under `/_sim/`: the simulator's own endpoints, never the partner API.
 
-`health` and `manifest` are open; the rest is the control API, which asks for the
-`x-sim-token` header when the server was started with a control token.
+`health`, `manifest` and `openapi.json` are open; the rest is the control API. With a control
+token it asks for the `x-sim-token` header. Without one it answers only calls addressed to this
+machine (a loopback Host, or the host given with --host: create_app's `control_host`), unless
+create_app's `allow_remote_control` (`cm-sim serve --allow-remote-control`).
+A POST, PUT or DELETE with a body must send it as JSON (or a scenario as TOML).
 """
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,22 +19,46 @@ from flask import Blueprint, Response, current_app, request
 
 from simulator.api import json_response
 from simulator.dashboard import dashboard_page
-from simulator.clock import parse_datetime
+from simulator.clock import EARLIEST, LATEST, parse_datetime
 from simulator.errors import ApiError, BadRequest, NotFound, Unauthorized
 from simulator.gateway import Forbidden
 from simulator.magic import describe_magic_values
 from simulator.manifest import manifest_page
+from simulator.model import InvalidImport
 from simulator.render import order_json
-from simulator.scenario import ScenarioError, load_scenario, parse_scenario, validate_faults
+from simulator.scenario import (
+    MAX_NESTING, ScenarioError, UnusableData, load_scenario_inside, parse_scenario, scenario_text, usable_data,
+    validate_faults,
+)
 
 bp = Blueprint("control", __name__, url_prefix="/_sim")
 OPEN = {"control.health", "control.manifest", "control.openapi"}
 OPENAPI = Path(__file__).with_name("openapi.json")
 UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+CHANGING = ("POST", "PUT", "DELETE")
+BODY_TYPES = {"control.add_scenario": ("application/json", "application/toml")}  # else JSON only
+HOST = re.compile(r"(\[[0-9A-Za-z:.%]+\]|[^:\[\]]+)(?::[0-9]*)?")
+SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")  # escaped, or as raw bytes
+LONGEST_NAME = 1024  # characters of a posted scenario's ?name=
+LONGEST_PATH = 1024
+MOST_RULES = 1000  # rules added in one call
+MOST_SECONDS = (LATEST - EARLIEST).total_seconds()  # the clock's whole range
+CLOCK_RANGE = f"the clock stays between {EARLIEST.year} and {LATEST.year}"
+JOURNAL_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 class InvalidScenario(ApiError):
     code = "invalid_scenario"
+
+
+class NotThisMachine(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 def backend():
@@ -37,10 +66,23 @@ def backend():
 
 
 @bp.before_request
+def addressed_to_this_machine():
+    """A page on a name its owner points at 127.0.0.1 (DNS rebinding) calls us as its own site:
+    without a token, only calls naming this machine in their Host get in."""
+    config = current_app.config
+    if request.endpoint in OPEN or config.get("CONTROL_TOKEN") or config.get("ALLOW_REMOTE_CONTROL"):
+        return
+    name, served = host_name(request.host), (config.get("CONTROL_HOST") or "").strip("[]").lower()
+    if not (is_loopback(name) or (served and name == served)):
+        raise NotThisMachine("Without a control token the control API answers only at localhost, 127.0.0.1 or "
+                             "[::1]; start cm-sim with --control-token or --allow-remote-control to call it otherwise")
+
+
+@bp.before_request
 def same_origin_only():
     """A page on another site may not reset or load scenarios through the user's browser."""
     origin = request.headers.get("Origin")
-    if request.method in ("POST", "PUT", "DELETE") and origin and urlsplit(origin).netloc != request.host:
+    if request.method in CHANGING and origin and urlsplit(origin).netloc != request.host:
         raise Forbidden("The control API does not take calls from other sites' pages")
 
 
@@ -52,10 +94,38 @@ def require_token():
         raise Unauthorized("The control API needs the x-sim-token header")
 
 
+@bp.before_request
+def typed_bodies_only():
+    """A page may send a form or text/plain anywhere without asking first; JSON it may not."""
+    if request.method in CHANGING and request.get_data():
+        accepted = BODY_TYPES.get(request.endpoint, ("application/json",))
+        if request.mimetype not in accepted:
+            raise UnsupportedMediaType(f"Send the body with Content-Type: {' or '.join(accepted)}")
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header (`[::1]:8080` -> `::1`), lowercase; "" when it is not one."""
+    match = HOST.fullmatch(host)
+    return match.group(1).strip("[]").lower() if match else ""
+
+
+def is_loopback(name: str) -> bool:
+    """Whether a host name or address (no brackets, no port) is this machine's loopback."""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 @bp.get("/")
 def dashboard():
-    """The dashboard (with a control token, open it as /_sim/?token=...)."""
-    return Response(dashboard_page(backend(), request.host_url.rstrip("/")), content_type="text/html; charset=utf-8")
+    """The dashboard (with a control token, open it as /_sim/?token=...); no other site may frame it."""
+    response = Response(dashboard_page(backend(), request.host_url.rstrip("/")), content_type="text/html; charset=utf-8")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    return response
 
 
 @bp.get("/health")
@@ -84,7 +154,7 @@ def manifest():
 @bp.post("/reset")
 def reset():
     """Everything back to start-up, or (given tenant, environment, company) one namespace emptied."""
-    body = _options()
+    body = _options(NAMESPACE_KEYS)
     namespace = _namespace(body) if body else None
     backend().reset(namespace)
     return json_response(200, {"reset": "everything" if namespace is None else dict(zip(NAMESPACE_KEYS, namespace))})
@@ -97,20 +167,28 @@ def list_scenarios():
 
 @bp.post("/scenarios")
 def add_scenario():
-    """Load a scenario: TOML text as the body, or JSON `{"path": "scenarios/x.toml"}`."""
+    """Load a scenario: TOML text as the body, or JSON `{"path": "scenarios/x.toml"}` naming a file
+    inside the server's scenario directories."""
     try:
-        if request.is_json:
-            path = _field(_json(), "path", str)
-            if not path.endswith(".toml"):
-                raise BadRequest("path must name a .toml scenario file")
-            scenario = load_scenario(path)
-        else:
-            name = request.args.get("name") or f"posted-{len(backend().scenarios) + 1}"
-            scenario = parse_scenario(request.get_data(as_text=True), name)
+        scenario = _scenario_file() if request.mimetype == "application/json" else _posted_scenario()
         backend().load_scenario(scenario)
     except ScenarioError as error:
         raise InvalidScenario(str(error)) from None
     return json_response(201, {"name": str(scenario.path), "description": scenario.description})
+
+
+def _scenario_file():
+    path = _field(_options(("path",)), "path", str)
+    if not path.endswith(".toml") or len(path) > LONGEST_PATH:
+        raise BadRequest("path must name a .toml scenario file")
+    return load_scenario_inside(path, backend().scenario_dirs)
+
+
+def _posted_scenario():
+    name = request.args.get("name") or f"posted-{len(backend().scenarios) + 1}"
+    if len(name) > LONGEST_NAME:
+        raise BadRequest(f"name must be at most {LONGEST_NAME} characters")
+    return parse_scenario(scenario_text(request.get_data(), name), name)
 
 
 @bp.delete("/scenarios")
@@ -128,8 +206,11 @@ def list_faults():
 def add_faults():
     """Add one rule (a JSON object) or several (an array), in the scenario file's keys."""
     body = _json()
+    rules = body if isinstance(body, list) else [body]
+    if len(rules) > MOST_RULES:
+        raise BadRequest(f"add at most {MOST_RULES} rules in one call")
     try:
-        ids = backend().add_faults(validate_faults(body if isinstance(body, list) else [body]))
+        ids = backend().add_faults(validate_faults(rules))
     except (ScenarioError, ValueError) as error:
         raise InvalidScenario(str(error)) from None
     return json_response(201, {"ids": ids})
@@ -144,7 +225,7 @@ def clear_faults():
 @bp.delete("/faults/<rule_id>")
 def remove_fault(rule_id: str):
     if not backend().faults.remove(rule_id):
-        raise NotFound(f"Fault rule '{rule_id}' not found")
+        raise NotFound(f"Fault rule '{rule_id[:100]}' not found")
     return json_response(200, {"removed": rule_id})
 
 
@@ -175,10 +256,17 @@ def set_clock():
         clock.reset()
     else:
         try:
-            clock.set(parse_datetime(_field(body, "now", str)), frozen=frozen)
-        except ValueError as error:
-            raise BadRequest(f"now must be an ISO 8601 datetime ({error})") from None
+            clock.set(_moment(_field(body, "now", str)), frozen=frozen)
+        except (ValueError, OverflowError):
+            raise BadRequest(CLOCK_RANGE) from None
     return json_response(200, clock.describe())
+
+
+def _moment(text: str):
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        raise BadRequest("now must be an ISO 8601 datetime, e.g. 2026-12-01T09:00:00Z") from None
 
 
 @bp.post("/clock/advance")
@@ -188,10 +276,12 @@ def advance_clock():
     if not isinstance(body, dict) or not body or set(body) - set(UNITS):
         raise BadRequest(f"give any of {', '.join(UNITS)}")
     seconds = sum(_field(body, unit, (int, float)) * factor for unit, factor in UNITS.items() if unit in body)
+    if abs(seconds) > MOST_SECONDS:
+        raise BadRequest(CLOCK_RANGE)
     try:
         backend().clock.advance(timedelta(seconds=seconds))
-    except (ValueError, OverflowError) as error:
-        raise BadRequest(str(error)) from None
+    except (ValueError, OverflowError):
+        raise BadRequest(CLOCK_RANGE) from None
     return json_response(200, backend().clock.describe())
 
 
@@ -199,10 +289,9 @@ def advance_clock():
 def journal():
     """The recorded calls; filter by operation, status, orderId, tenant, environment, company,
     rule, sellToOrderReference; page with since (an entry id) and limit."""
-    try:
-        return json_response(200, backend().journal.query(request.args))
-    except ValueError:
-        raise BadRequest("since and limit must be whole numbers") from None
+    if any(not JOURNAL_NUMBER.fullmatch(request.args[name]) for name in ("since", "limit") if request.args.get(name)):
+        raise BadRequest("since and limit must be whole numbers from 0 to 999999999999999999")
+    return json_response(200, backend().journal.query(request.args))
 
 
 @bp.delete("/journal")
@@ -220,10 +309,11 @@ def export_state():
 
 @bp.put("/state")
 def import_state():
+    """Import an export: every field is checked and nothing changes unless all of it is right."""
     body = _json()
     try:
         count = backend().import_state(body)
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except InvalidImport as error:
         raise BadRequest(f"not an exported state: {error}") from None
     return json_response(200, {"orders": count})
 
@@ -231,17 +321,22 @@ def import_state():
 @bp.post("/ota/run")
 def ota_run():
     """Settle every due OTA order now (`{"everything": true}`: every submitted one)."""
-    body = _options()
-    settled = backend().worker.run(everything=bool(body.get("everything")))
+    settled = backend().worker.run(everything=_everything())
     return json_response(200, [{"orderId": o.order_id, "status": o.status.value} for o in settled])
 
 
 @bp.post("/ota/step")
 def ota_step():
     """Move every in-flight OTA order one step (`{"everything": true}`: also those not yet due)."""
-    body = _options()
-    moved = backend().worker.step(everything=bool(body.get("everything")))
+    moved = backend().worker.step(everything=_everything())
     return json_response(200, [{"orderId": o.order_id, "status": o.status.value} for o in moved])
+
+
+def _everything() -> bool:
+    everything = _options(("everything",)).get("everything", False)
+    if not isinstance(everything, bool):
+        raise BadRequest("everything must be true or false")
+    return everything
 
 
 @bp.post("/ota/sweep")
@@ -254,8 +349,7 @@ def ota_sweep():
 @bp.post("/webhooks/flush")
 def webhooks_flush():
     """Wait (up to `{"timeout": seconds}`, default 30) until every queued webhook delivery is done."""
-    body = _options()
-    timeout = body.get("timeout", 30)
+    timeout = _options(("timeout",)).get("timeout", 30)
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 300:
         raise BadRequest("timeout must be a number of seconds up to 300")
     return json_response(200, {"flushed": backend().webhooks.flush(timeout)})
@@ -277,31 +371,53 @@ def _namespace(values) -> tuple[str, str, str]:
     missing = [key for key in NAMESPACE_KEYS if not values.get(key)]
     if missing:
         raise BadRequest(f"a namespace needs tenant, environment and company (missing {', '.join(missing)})")
-    return tuple(str(values[key]) for key in NAMESPACE_KEYS)
+    if not all(isinstance(values[key], str) for key in NAMESPACE_KEYS):
+        raise BadRequest("tenant, environment and company must be text")
+    return tuple(values[key] for key in NAMESPACE_KEYS)
 
 
 def _json(optional: bool = False):
+    """The body as JSON: bounded (MAX_NESTING levels, 64-bit whole numbers, finite numbers), with
+    lone surrogates replaced by U+FFFD."""
     data = request.get_data()
     if not data and optional:
         return None
     try:
-        return json.loads(data)
+        body = json.loads(data, parse_constant=_not_finite, parse_int=_whole_number)
+        return usable_data(body, surrogates=bool(SURROGATE.search(data)))
+    except RecursionError:
+        raise BadRequest(f"the body nests deeper than {MAX_NESTING} levels") from None
+    except UnusableData as error:
+        raise BadRequest(f"the body {error}") from None
     except ValueError:
         raise BadRequest("the body must be JSON") from None
 
 
-def _options() -> dict:
-    """An optional JSON object body."""
+def _not_finite(name: str):
+    raise UnusableData("holds a number that is not finite")
+
+
+def _whole_number(text: str) -> int:
+    if len(text) > 20:  # int() itself refuses beyond 4300 digits, with Python's words
+        raise UnusableData("holds a whole number beyond 64 bits")
+    return int(text)
+
+
+def _options(keys: tuple[str, ...]) -> dict:
+    """An optional JSON object body with only these keys."""
     body = _json(optional=True)
     if body is None:
         return {}
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
+    unknown = [key for key in body if key not in keys]
+    if unknown:
+        raise BadRequest(f"unknown key '{unknown[0][:60]}': this call takes {', '.join(keys)}")
     return body
 
 
 def _field(body, name: str, kind):
     value = body.get(name) if isinstance(body, dict) else None
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise BadRequest(f"{name} is required and must be a {getattr(kind, '__name__', 'number')}")
+        raise BadRequest(f"{name} is required and must be {'text' if kind is str else 'a number'}")
     return value

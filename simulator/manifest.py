@@ -38,7 +38,7 @@ def manifest_page(order: Order, wallet_id: str | None = None) -> str | None:
 </head>
 <body>
 <h1>{escape(title)}</h1>
-<p class="order">Order {order.order_id} &middot; {escape(order.sell_to_name)} &middot; {order.status.value}</p>
+<p class="order">Order {escape(order.order_id)} &middot; {escape(order.sell_to_name)} &middot; {escape(order.status.value)}</p>
 {sections}
 </body>
 </html>
@@ -51,11 +51,11 @@ def _wallet(wallet: Wallet) -> str:
     tickets = "\n".join(
         f'<div class="ticket" data-ticket-number="{escape(ticket.number)}">'
         f"{segno.make(ticket.number, micro=False).svg_inline(scale=3)}"
-        f"{escape(ticket.number)}<br>{escape(ticket.description)}<br>{ticket.visit_date} {ticket.slot}</div>"
+        f"{escape(ticket.number)}<br>{escape(ticket.description)}<br>{escape(ticket.visit_date)} {escape(ticket.slot)}</div>"
         for ticket in wallet.tickets
     )
     price = f"{amount(wallet.price_incl_vat)} {wallet.currency_code}"
-    return f"""<section class="wallet" data-wallet-id="{wallet.wallet_id}">
+    return f"""<section class="wallet" data-wallet-id="{escape(wallet.wallet_id)}">
 <h2>{escape(wallet.name)}</h2>
 <dl>
 <dt>Wallet reference</dt><dd class="wallet-reference">{escape(wallet.reference_number)}</dd>

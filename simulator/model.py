@@ -1,9 +1,12 @@
 """The order, its lines, wallets and tickets, as the Channel Manager stores them."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import Enum
+
+from simulator.clock import EARLIEST, LATEST
 
 Namespace = tuple[str, str, str]  # (tenant, environment, company)
 
@@ -234,3 +237,239 @@ def check_order(order: Order) -> None:
 def _expect(condition: bool, name: str) -> None:
     if not condition:
         raise ValueError(f"{name} has the wrong type")
+
+
+# -- imports (PUT /_sim/state): every field checked before anything changes ---------
+
+SHORT_TEXT = 250  # characters of a name, code or reference
+LONG_TEXT = 2048  # characters of a message or description
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+ISO_TIME = re.compile(r"\d{2}:\d{2}:\d{2}", re.ASCII)
+GUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+PENDING_OUTCOMES = '{}, {"fail_issuance": "message"}, {"reject": "message"} or {"stick_in_processing": true}'
+
+
+class InvalidImport(ValueError):
+    """A state that cannot be imported; the message names the order and the field."""
+
+
+class _BadField(ValueError):
+    """One field's problem, as `path must ...`."""
+
+
+def orders_from_import(records) -> list[Order]:
+    """The exported order records as orders, each field checked; InvalidImport names the first
+    order and field that is wrong, or an order id or reference given twice."""
+    if not isinstance(records, list):
+        raise InvalidImport("orders must be a list of exported orders")
+    orders = []
+    for index, record in enumerate(records):
+        try:
+            _check_record(record, ORDER_FIELDS, "")
+        except _BadField as error:
+            raise InvalidImport(f"{_which(index, record)}: {error}") from None
+        orders.append(order_from_dict(record))
+    _check_unique(orders, lambda order: order.order_id, "order_id")
+    _check_unique(orders, lambda order: (order.namespace, order.partner_id, order.sell_to_order_reference),
+                  "sell_to_order_reference (for its namespace and partner)")
+    return orders
+
+
+def imported_moment(value, path: str) -> datetime:
+    """An exported ISO 8601 date and time with a time zone, within the simulator clock's range."""
+    try:
+        _moment(value, path)
+    except _BadField as error:
+        raise InvalidImport(str(error)) from None
+    return datetime.fromisoformat(value)
+
+
+def _which(index: int, record) -> str:
+    order_id = record.get("order_id") if isinstance(record, dict) else None
+    if isinstance(order_id, str) and GUID_TEXT.fullmatch(order_id):
+        return f"orders[{index}] (order '{order_id}')"
+    return f"orders[{index}]"
+
+
+def _check_unique(orders: list[Order], key, field_name: str) -> None:
+    first: dict = {}
+    for index, order in enumerate(orders):
+        earlier = first.setdefault(key(order), index)
+        if earlier != index:
+            raise InvalidImport(f"orders[{index}] (order '{order.order_id}'): {field_name} is the same as "
+                                f"orders[{earlier}]'s")
+
+
+def _check_record(record, fields: dict, path: str) -> None:
+    """`fields` maps each key to its check and whether it may be left out (older exports lack it)."""
+    if not isinstance(record, dict):
+        raise _BadField(f"{path or 'the order'} must be an object")
+    for key in record:
+        if key not in fields:
+            raise _BadField(f"{_joined(path, str(key)[:60])} is not a field of an exported order")
+    for key, (check, optional) in fields.items():
+        if key in record:
+            check(record[key], _joined(path, key))
+        elif not optional:
+            raise _BadField(f"{_joined(path, key)} is missing")
+
+
+def _joined(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _records(fields: dict):
+    def check(value, path):
+        if not isinstance(value, list):
+            raise _BadField(f"{path} must be a list")
+        for index, entry in enumerate(value):
+            _check_record(entry, fields, f"{path}[{index}]")
+    return check
+
+
+def _text(longest: int = SHORT_TEXT, shortest: int = 0):
+    length = f"{shortest} to {longest}" if shortest else f"at most {longest}"
+
+    def check(value, path):
+        if not isinstance(value, str) or not shortest <= len(value) <= longest:
+            raise _BadField(f"{path} must be text of {length} characters")
+    return check
+
+
+def _texts(value, path: str) -> None:
+    if not isinstance(value, list) or len(value) > 10_000:
+        raise _BadField(f"{path} must be a list of texts")
+    for index, entry in enumerate(value):
+        _text()(entry, f"{path}[{index}]")
+
+
+def _whole(least: int, most: int):
+    def check(value, path):
+        if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
+            raise _BadField(f"{path} must be a whole number from {least} to {most}")
+    return check
+
+
+def _amount(value, path: str) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1e12:
+        raise _BadField(f"{path} must be an amount from 0 to 1000000000000")
+
+
+def _flag(value, path: str) -> None:
+    if not isinstance(value, bool):
+        raise _BadField(f"{path} must be true or false")
+
+
+def _guid(value, path: str) -> None:
+    if not isinstance(value, str) or not GUID_TEXT.fullmatch(value):
+        raise _BadField(f"{path} must be a GUID as exported (lowercase, no braces)")
+
+
+def _date(value, path: str) -> None:
+    try:
+        date.fromisoformat(value if isinstance(value, str) and ISO_DATE.fullmatch(value) else "")
+    except ValueError:
+        raise _BadField(f"{path} must be a date (YYYY-MM-DD)") from None
+
+
+def _time(value, path: str) -> None:
+    try:
+        time.fromisoformat(value if isinstance(value, str) and ISO_TIME.fullmatch(value) else "")
+    except ValueError:
+        raise _BadField(f"{path} must be a time (HH:MM:SS)") from None
+
+
+def _slot(value, path: str) -> None:
+    if value != "":  # a coupon holds no slot
+        _time(value, path)
+
+
+def _moment(value, path: str) -> None:
+    try:
+        moment = datetime.fromisoformat(value if isinstance(value, str) and len(value) <= 40 else "")
+        usable = moment.tzinfo is not None and EARLIEST <= moment <= LATEST
+    except (ValueError, OverflowError):
+        usable = False
+    if not usable:
+        raise _BadField(f"{path} must be an ISO 8601 date and time with a time zone, between 1900 and 9000")
+
+
+def _optional_moment(value, path: str) -> None:
+    if value is not None:
+        _moment(value, path)
+
+
+def _status(value, path: str) -> None:
+    if not isinstance(value, str) or value not in {status.value for status in OrderStatus}:
+        raise _BadField(f"{path} must be one of {', '.join(status.value for status in OrderStatus)}")
+
+
+def _namespace(value, path: str) -> None:
+    if not isinstance(value, list) or len(value) != 3:
+        raise _BadField(f"{path} must be [tenant, environment, company]")
+    for index, part in enumerate(value):
+        _text(shortest=1)(part, f"{path}[{index}]")
+
+
+def _manifest(value, path: str) -> None:
+    if value is not None:
+        _check_record(value, MANIFEST_FIELDS, path)
+
+
+def _pending_outcome(value, path: str) -> None:
+    """What a fault rule left for the OTA worker to do: nothing, or one outcome it knows."""
+    known = {"fail_issuance": _is_message, "reject": _is_message, "stick_in_processing": lambda detail: detail is True}
+    if value == {}:
+        return
+    if not isinstance(value, dict) or len(value) != 1:
+        raise _BadField(f"{path} must be {PENDING_OUTCOMES}")
+    [(kind, detail)] = value.items()
+    if kind not in known or not known[kind](detail):
+        raise _BadField(f"{path} must be {PENDING_OUTCOMES}")
+
+
+def _is_message(detail) -> bool:
+    return isinstance(detail, str) and 0 < len(detail) <= LONG_TEXT
+
+
+def _ticket_kind(value, path: str) -> None:
+    if value not in ("ticket", "coupon"):
+        raise _BadField(f"{path} must be ticket or coupon")
+
+
+REQUIRED, OPTIONAL = False, True
+MANIFEST_FIELDS = {
+    "manifest_id": (_guid, REQUIRED), "template_id": (_text(40, 1), REQUIRED), "generated": (_whole(0, 2**40), REQUIRED),
+}
+TICKET_FIELDS = {
+    "id": (_guid, REQUIRED), "asset_id": (_guid, REQUIRED), "number": (_text(100, 1), REQUIRED),
+    "item_number": (_text(), REQUIRED), "description": (_text(), REQUIRED), "admission_code": (_text(), REQUIRED),
+    "visit_date": (_date, REQUIRED), "slot": (_slot, REQUIRED), "units": (_whole(0, 1_000_000), REQUIRED),
+    "kind": (_ticket_kind, OPTIONAL),
+}
+WALLET_FIELDS = {
+    "seq_no": (_whole(0, 1_000_000_000), REQUIRED), "wallet_id": (_guid, REQUIRED),
+    "reference_number": (_text(100, 1), REQUIRED), "external_reference_number": (_text(100), REQUIRED),
+    "name": (_text(), REQUIRED), "issued_at": (_moment, REQUIRED), "price_excl_vat": (_amount, REQUIRED),
+    "price_incl_vat": (_amount, REQUIRED), "currency_code": (_text(10), REQUIRED),
+    "tickets": (_records(TICKET_FIELDS), REQUIRED),
+}
+SCHEDULE_FIELDS = {"item_number": (_text(), REQUIRED), "visit_date": (_date, REQUIRED), "visit_time": (_time, REQUIRED)}
+LINE_FIELDS = {
+    "line_no": (_whole(1, 1_000_000_000), REQUIRED), "item_number": (_text(shortest=1), REQUIRED),
+    "description": (_text(), REQUIRED), "is_package": (_flag, REQUIRED), "is_group": (_flag, REQUIRED),
+    "quantity": (_whole(1, 1_000_000), REQUIRED), "visit_date": (_date, REQUIRED), "visit_time": (_time, REQUIRED),
+    "sell_to_name": (_text(), REQUIRED), "sell_to_email": (_text(), REQUIRED), "sell_to_language": (_text(), REQUIRED),
+    "component_schedule": (_records(SCHEDULE_FIELDS), OPTIONAL), "requested_names": (_texts, OPTIONAL),
+    "requested_references": (_texts, OPTIONAL), "wallets": (_records(WALLET_FIELDS), REQUIRED),
+}
+ORDER_FIELDS = {
+    "namespace": (_namespace, REQUIRED), "order_id": (_guid, REQUIRED), "partner_id": (_guid, REQUIRED),
+    "sell_to_order_reference": (_text(50, 1), REQUIRED), "sell_to_email": (_text(), REQUIRED),
+    "sell_to_name": (_text(), REQUIRED), "sell_to_language": (_text(), REQUIRED),
+    "payment_reference": (_text(), REQUIRED), "status": (_status, REQUIRED),
+    "status_message": (_text(LONG_TEXT), REQUIRED), "received_at": (_moment, REQUIRED), "job_id": (_text(), REQUIRED),
+    "manifest": (_manifest, REQUIRED), "lines": (_records(LINE_FIELDS), REQUIRED), "ota": (_flag, OPTIONAL),
+    "buy_from_order_reference": (_text(), OPTIONAL), "status_since": (_optional_moment, OPTIONAL),
+    "pending_outcome": (_pending_outcome, OPTIONAL),
+}

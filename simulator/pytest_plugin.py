@@ -53,10 +53,10 @@ def cm_sim_inprocess(cm_sim_scenarios, cm_sim_seed):
     import requests
 
     from simulator import Backend, create_app
-    from simulator.testing import Simulator, WSGIAdapter
+    from simulator.testing import IN_PROCESS_URL, Simulator, WSGIAdapter
 
     backend = Backend(scenarios=cm_sim_scenarios, seed=cm_sim_seed)
     with requests.Session() as session:
-        session.mount("http://cm-sim.local", WSGIAdapter(create_app(backend)))
-        yield Simulator("http://cm-sim.local", session)
+        session.mount(IN_PROCESS_URL + "/", WSGIAdapter(create_app(backend)))  # the slash: not localhost:8080
+        yield Simulator(IN_PROCESS_URL, session)
     backend.stop()

@@ -6,10 +6,14 @@ sections (API keys, namespaces, fault rules), each validated as strictly.
 """
 from __future__ import annotations
 
+import math
+import os
+import re
+import stat
 import tomllib
 from datetime import timezone
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -21,6 +25,13 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ITEM_KINDS = ("ticket", "group", "package", "coupon")
 MAX_TICKETS_PER_PACKAGE_WALLET = 9
 COUPON_PATTERN = "CPN-##########"  # the real issuer encodes at most 9 tickets per wallet
+MAX_NESTING = 32  # levels of tables and arrays in a scenario, a rule or an import
+LARGEST_WHOLE_NUMBER = 2**63 - 1
+MAX_SCENARIO_BYTES = 32 * 1024 * 1024  # what the server takes as a request body
+RULE_ID = r"^[A-Za-z0-9_.-]{1,60}$"
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# an escaped surrogate in TOML text (invalid TOML): a \uD800-style escape not itself escaped
+ESCAPED_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u[dD][89a-fA-F][0-9a-fA-F]{2}|U0000[dD][89a-fA-F][0-9a-fA-F]{2})")
 
 
 class ScenarioError(ValueError):
@@ -180,6 +191,9 @@ class ClockSchema(StrictSchema):
 
 MAX_LATENCY_MS = 600_000  # ten minutes
 MAX_HANG_SECONDS = 600
+MAX_COUNT = 1_000_000_000  # nth and times
+MAX_NAME = 250  # characters of a name a rule matches on
+MAX_TEXT = 2048  # characters of a rule's description or message
 
 
 class LatencySchema(StrictSchema):
@@ -200,24 +214,24 @@ class LatencySchema(StrictSchema):
 
 
 class FaultSchema(StrictSchema):
-    id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,60}$"))
-    description = fields.String(load_default="")
+    id = fields.String(validate=validate.Regexp(RULE_ID))
+    description = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT))
     # what the rule matches
     operation = fields.String(validate=validate.OneOf(OPERATIONS))
-    tenant = fields.String()
-    environment = fields.String()
-    company = fields.String()
+    tenant = fields.String(validate=validate.Length(max=MAX_NAME))
+    environment = fields.String(validate=validate.Length(max=MAX_NAME))
+    company = fields.String(validate=validate.Length(max=MAX_NAME))
     partner = fields.UUID()
     reference = fields.String(validate=validate.Length(min=1, max=50))  # a glob: * and ?
-    item = fields.String()
-    nth = fields.Integer(strict=True, validate=validate.Range(min=1))
+    item = fields.String(validate=validate.Length(max=MAX_NAME))
+    nth = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_COUNT))
     probability = fields.Float(validate=validate.Range(min=0, max=1))
     seed = fields.Integer(strict=True)
-    times = fields.Integer(strict=True, validate=validate.Range(min=1))
+    times = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_COUNT))
     # what it makes happen: exactly one
-    fail_issuance = fields.String(validate=validate.Length(min=1))
-    reject = fields.String(validate=validate.Length(min=1))
-    fail_confirm = fields.String(validate=validate.Length(min=1))
+    fail_issuance = fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
+    reject = fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
+    fail_confirm = fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
     stick_in_processing = fields.Boolean(validate=validate.Equal(True))
     respond = fields.Integer(strict=True, validate=validate.OneOf([429, 503]))
     latency_ms = fields.Float(validate=validate.Range(min=0, max=MAX_LATENCY_MS))
@@ -347,35 +361,56 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate one scenario file; raise ScenarioError naming the file and key."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         raise ScenarioError(f"{path}: cannot be read ({error.strerror})") from None
-    return parse_scenario(text, path)
+    except ValueError:  # a NUL in the path
+        raise ScenarioError(f"{path}: cannot be read (not a file name)") from None
+    return parse_scenario(scenario_text(data, path), path)
+
+
+def scenario_text(data: bytes, name: str | Path = "scenario") -> str:
+    """Scenario bytes as text: UTF-8, with lone surrogates (as ED A0 80) replaced by U+FFFD."""
+    try:
+        text = data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{name}: not UTF-8 text") from None
+    return LONE_SURROGATE.sub("\ufffd", text)
 
 
 def parse_scenario(text: str, name: str | Path = "scenario") -> Scenario:
     """Validate scenario text (TOML); `name` is what error messages call it."""
+    text = ESCAPED_SURROGATE.sub(r"\1\\uFFFD", LONE_SURROGATE.sub("\ufffd", text))
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(f"{name}: not valid TOML ({error})") from None
+    except RecursionError:
+        raise ScenarioError(f"{name}: nests deeper than {MAX_NESTING} levels") from None
+    except ValueError:  # an integer of thousands of digits
+        raise ScenarioError(f"{name}: holds a whole number beyond 64 bits") from None
     return scenario_from_data(raw, name)
 
 
 def validate_faults(rules: list, name: str = "request") -> list[dict]:
     """Validate fault rules given on their own (as the control API receives them)."""
     try:
-        return FaultSchema(many=True).load(rules)
+        return FaultSchema(many=True).load(usable_data(rules))
+    except UnusableData as error:
+        raise ScenarioError(f"{name}: {error}") from None
     except ValidationError as error:
         raise ScenarioError(f"{name}: {_describe(error)}") from None
 
 
 def scenario_from_data(raw: dict, name: str | Path = "scenario") -> Scenario:
     try:
-        data = ScenarioSchema().load(raw)
+        data = ScenarioSchema().load(usable_data(raw))
+    except UnusableData as error:
+        raise ScenarioError(f"{name}: {error}") from None
     except ValidationError as error:
         raise ScenarioError(f"{name}: {_describe(error)}") from None
-    faults = [{**rule, "id": rule.get("id", f"{Path(str(name)).stem}-{index + 1}")} for index, rule in enumerate(data["faults"])]
+    prefix = _rule_id_prefix(name)
+    faults = [{**rule, "id": rule.get("id", f"{prefix}-{index + 1}")} for index, rule in enumerate(data["faults"])]
     return Scenario(
         path=name,
         description=data["description"],
@@ -390,11 +425,110 @@ def scenario_from_data(raw: dict, name: str | Path = "scenario") -> Scenario:
     )
 
 
+def _rule_id_prefix(name: str | Path) -> str:
+    """The scenario's name made fit for the ids of its unnamed rules (which match RULE_ID)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", PurePath(str(name)).stem).strip("-.")
+    return stem[:48] or "scenario"
+
+
 def default_scenario_path() -> Path:
     """The default catalog that `cm-sim serve` uses with no --scenario."""
     package = Path(__file__).resolve().parent
     in_checkout = package.parent / "scenarios" / "default.toml"
     return in_checkout if in_checkout.exists() else package / "scenarios" / "default.toml"
+
+
+# -- scenario files named by the control API ---------------------------------
+
+def scenario_directories(extra: list[str | Path] = ()) -> tuple[Path, ...]:
+    """Where `POST /_sim/scenarios {"path": ...}` may read: the bundled scenarios and `extra`."""
+    return tuple(Path(os.path.realpath(directory)) for directory in (default_scenario_path().parent, *extra))
+
+
+def load_scenario_inside(path: str, directories: tuple[Path, ...]) -> Scenario:
+    """Read a scenario file named by a caller of the control API: a regular `.toml` file inside
+    one of `directories` (relative to the working directory or to one of them). A refusal does
+    not say whether the file exists elsewhere."""
+    data = _read_regular_file(_file_inside(path, directories), path)
+    return parse_scenario(scenario_text(data, path), path)
+
+
+def _file_inside(path: str, directories: tuple[Path, ...]) -> Path:
+    given = PurePath(path)
+    if "\0" not in path and ".." not in given.parts:
+        for candidate in _candidates(given, directories):
+            resolved = Path(os.path.realpath(candidate))
+            if any(resolved.is_relative_to(directory) for directory in directories) and resolved.is_file():
+                return resolved
+    raise ScenarioError(f"{path}: not a scenario file of this server; name a .toml file inside its scenario "
+                        "directories (the bundled scenarios, or one given with --scenario-dir)")
+
+
+def _candidates(given: PurePath, directories: tuple[Path, ...]) -> list[Path]:
+    if given.is_absolute():
+        return [Path(given)]
+    try:
+        here = [Path.cwd() / given]
+    except OSError:  # the working directory was removed
+        here = []
+    return [*here, *(directory / given for directory in directories)]
+
+
+def _read_regular_file(path: Path, name: str) -> bytes:
+    """The file's bytes; what is no longer a regular file by the time it is opened is refused
+    (it is never waited on, as a FIFO would be)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(descriptor, "rb") as file:
+            status = os.fstat(file.fileno())
+            if stat.S_ISREG(status.st_mode) and status.st_size <= MAX_SCENARIO_BYTES:
+                return file.read(MAX_SCENARIO_BYTES + 1)
+    except OSError:
+        pass
+    raise ScenarioError(f"{name}: cannot be read as a scenario file")
+
+
+# -- data from outside: scenarios, rules, imports -----------------------------
+
+class UnusableData(ValueError):
+    """Data nested too deep or holding a number no field can take; the message says which."""
+
+
+def usable_data(value, surrogates: bool = True):
+    """`value` (parsed JSON or TOML) with lone surrogates replaced by U+FFFD (with `surrogates`);
+    UnusableData when it nests deeper than MAX_NESTING levels, or holds a whole number beyond
+    64 bits or a number that is not finite."""
+    _check_nesting(value)
+    return _usable(value, surrogates)
+
+
+def _check_nesting(value) -> None:
+    """Without recursion, so that any depth is measured safely."""
+    pending = [(value, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > MAX_NESTING:
+            raise UnusableData(f"nests deeper than {MAX_NESTING} levels")
+        pending.extend((child, depth + 1) for child in children)
+
+
+def _usable(value, surrogates: bool):
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value) if surrogates else value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > LARGEST_WHOLE_NUMBER:
+        raise UnusableData("holds a whole number beyond 64 bits")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UnusableData("holds a number that is not finite")
+    if isinstance(value, list):
+        return [_usable(entry, surrogates) for entry in value]
+    if isinstance(value, dict):
+        return {_usable(key, surrogates): _usable(entry, surrogates) for key, entry in value.items()}
+    return value
 
 
 def _describe(error: ValidationError) -> str:

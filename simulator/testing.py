@@ -17,6 +17,7 @@ from requests.structures import CaseInsensitiveDict
 TENANT = "01234567-89ab-cdef-0123-456789abcdef"
 ENVIRONMENT = "production"
 API_KEY = "pytest-key"
+IN_PROCESS_URL = "http://localhost"  # a loopback name: the control API answers it without a token
 
 
 class Simulator:
@@ -37,11 +38,13 @@ class Simulator:
         return self._control("POST", "/faults", json=scoped)["ids"][0]
 
     def load_scenario(self, scenario: str | Path) -> None:
-        """Load a scenario file or TOML text for the whole server; undone after the test."""
+        """Load a scenario file (read here, so it may be anywhere) or TOML text for the whole
+        server; undone after the test."""
+        name = None
         if isinstance(scenario, Path) or (isinstance(scenario, str) and scenario.endswith(".toml") and "\n" not in scenario):
-            self._control("POST", "/scenarios", json={"path": str(Path(scenario).resolve())})
-        else:
-            self._control("POST", "/scenarios", data=scenario.encode(), headers={"Content-Type": "application/toml"})
+            name, scenario = str(Path(scenario).resolve()), Path(scenario).read_text(encoding="utf-8")
+        self._control("POST", "/scenarios", params={"name": name} if name else None, data=scenario.encode(),
+                      headers={"Content-Type": "application/toml"})
 
     def set_clock(self, now: str, frozen: bool = True) -> None:
         """Set the server's clock (for every namespace); back to real time after the test."""

@@ -61,7 +61,8 @@ times = 1
 """
 
 
-def test_scenarios_load_list_and_clear_at_run_time(client, tmp_path):
+def test_scenarios_load_list_and_clear_at_run_time(tmp_path):
+    client = create_app(Backend(scenario_dirs=[tmp_path])).test_client()
     api = Api(client)
     assert api.create(order_body(items=[line(item="40001")])).get_json()["message"] == "Unknown item '40001'"
     response = client.post("/_sim/scenarios?name=night.toml", data=SCENARIO, content_type="application/toml")
@@ -79,7 +80,8 @@ def test_scenarios_load_list_and_clear_at_run_time(client, tmp_path):
 
 
 def test_a_bad_scenario_is_refused_and_changes_nothing(client):
-    response = client.post("/_sim/scenarios?name=bad.toml", data='[catalog]\ncurrancy = "EUR"\n')
+    response = client.post("/_sim/scenarios?name=bad.toml", data='[catalog]\ncurrancy = "EUR"\n',
+                           content_type="application/toml")
     assert response.status_code == 400
     assert response.get_json() == {"code": "invalid_scenario", "message": "bad.toml: catalog.currancy: Unknown field."}
     assert client.get("/_sim/scenarios").get_json() == []
