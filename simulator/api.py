@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import quote, unquote
 
+import orjson
 from flask import Blueprint, Response, current_app, g, request
 
 from simulator.channel_manager import StuckInProcessing
@@ -20,7 +21,7 @@ from simulator.errors import ApiError, IssuanceFailed, NotFound, UnsupportedMeth
 from simulator.faults import Call, Decision, applied
 from simulator.gateway import TooManyRequests, Unavailable
 from simulator.guids import parse_guid
-from simulator.render import order_json, order_summary
+from simulator.render import order_summary
 from simulator.store import changes
 from simulator.transport import request_transport_fault
 
@@ -287,11 +288,14 @@ def _base_url() -> str:
 
 
 def _order(status: int, order) -> Response:
-    return json_response(status, order_json(order, _base_url()))
+    return _json_bytes(status, current_app.extensions["simulator"].rendered.order_bytes(order, _base_url()))
 
 
 def json_response(status: int, payload) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return _json_bytes(status, orjson.dumps(payload))
+
+
+def _json_bytes(status: int, body: bytes) -> Response:
     response = Response(body, status=status, content_type="application/json; charset=utf-8")
     response.json_text = body  # what the journal keeps
     return response

@@ -18,6 +18,7 @@ from simulator.magic import magic_rules
 from simulator.model import InvalidImport, Namespace, imported_moment, order_to_dict, orders_from_import
 from simulator.numbers import Numbers
 from simulator.ota import OtaWorker
+from simulator.render import RenderCache
 from simulator.request_journal import RequestJournal
 from simulator.scenario import (
     Scenario, ScenarioError, build_catalog, default_scenario_path, load_scenario, scenario_directories,
@@ -47,6 +48,7 @@ class Backend:
         self._limits: dict | None = None  # the gateway's limits, when a scenario sets them
         self._gates: dict[str, Limits] = {}  # per API key, as the real limits are per Entra app
         self.journal = RequestJournal()
+        self.rendered = RenderCache()
         self.webhooks = Webhooks(self.clock, self.journal)
         self._ota_everywhere = ota  # --ota: every partner on the asynchronous OTA Channel Manager
         self._rule_counter = 0

@@ -1,13 +1,21 @@
-"""The JSON shapes of the API: field names and order as the real implementation emits them."""
+"""The JSON shapes of the API: field names and order as the real implementation emits them;
+and the cache of rendered orders."""
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from urllib.parse import quote
+
+import orjson
 
 from simulator.clock import format_datetime
 from simulator.guids import NULL_GUID
 from simulator.model import Line, Manifest, Order, Ticket, Wallet
 
+CACHED_ORDERS = 10_000  # rendered orders kept (a quantity-2 order renders to about 2.2 KB)
+CACHED_BYTES = 32 * 1024 * 1024  # rendered bytes kept in all
+MAX_CACHED_BYTES = 256 * 1024  # a larger order (over ~250 wallets) is rendered each time
 
 
 def order_json(order: Order, base_url: str) -> dict:
@@ -25,6 +33,41 @@ def order_json(order: Order, base_url: str) -> dict:
         body["manifestUrl"] = link
     body["items"] = [_line(line, link, shells=order.ota) for line in order.lines]
     return body
+
+
+class RenderCache:
+    """Order JSON as sent, by order version: an order is never changed in place (a change
+    commits a new version), so the bytes rendered for a version stay right. Bounded: the
+    latest `max_orders` orders and `max_bytes` in all; an order over MAX_CACHED_BYTES is
+    rendered each time."""
+
+    def __init__(self, max_orders: int = CACHED_ORDERS, max_bytes: int = CACHED_BYTES):
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple, tuple[Order, str, bytes]] = OrderedDict()
+        self._max_orders = max_orders
+        self._max_bytes = max_bytes
+        self._bytes = 0
+
+    def order_bytes(self, order: Order, base_url: str) -> bytes:
+        with self._lock:
+            cached = self._entries.get(order.key)
+            if cached is not None and cached[0] is order and cached[1] == base_url:
+                self._entries.move_to_end(order.key)
+                return cached[2]
+        body = orjson.dumps(order_json(order, base_url))
+        if len(body) <= MAX_CACHED_BYTES:
+            self._keep(order, base_url, body)
+        return body
+
+    def _keep(self, order: Order, base_url: str, body: bytes) -> None:
+        with self._lock:
+            replaced = self._entries.pop(order.key, None)
+            if replaced is not None:
+                self._bytes -= len(replaced[2])
+            self._entries[order.key] = (order, base_url, body)
+            self._bytes += len(body)
+            while len(self._entries) > self._max_orders or self._bytes > self._max_bytes:
+                self._bytes -= len(self._entries.popitem(last=False)[1][2])
 
 
 def order_summary(order: Order, base_url: str) -> dict:

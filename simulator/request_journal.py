@@ -67,7 +67,8 @@ def _capped(part: dict) -> dict:
     body = part.get("body")
     if body is None or len(body) <= BODY_CAP:
         return part
-    marker = {"truncated": True, "characters": len(body), "head": body[:HEAD]}
+    head = body[:HEAD].decode("utf-8", "ignore") if isinstance(body, bytes) else body[:HEAD]
+    marker = {"truncated": True, "characters": len(body), "head": head}
     return {**part, "body": json.dumps(marker, ensure_ascii=False)}
 
 
