@@ -18,11 +18,11 @@ from flask import Blueprint, Response, current_app, g, request
 from simulator.channel_manager import StuckInProcessing
 from simulator.clock import format_datetime
 from simulator.errors import ApiError, IssuanceFailed, NotFound, UnsupportedMethod
-from simulator.faults import Call, Decision, applied
+from simulator.faults import Call, Decision
 from simulator.gateway import TooManyRequests, Unavailable
 from simulator.guids import parse_guid
 from simulator.render import order_summary
-from simulator.store import changes
+from simulator.store import Trace
 from simulator.transport import request_transport_fault
 
 bp = Blueprint("api", __name__)
@@ -54,21 +54,18 @@ def partner_api(tenant: str, environment: str, company: str, endpoint: str):
     backend = current_app.extensions["simulator"]
     namespace = (tenant, environment, _company(company))
     entry = {"operation": None, "orderId": None, "sellToOrderReference": None, "faults": [], "outcome": None}
-    recorded: list = []
-    token = changes.set(recorded)
+    trace = Trace()
     try:
-        response = _serve(backend, namespace, endpoint, entry)
+        response = _serve(backend, namespace, endpoint, entry, trace)
     except ApiError as error:
         response = error_response(error)
         if error.field or error.rule:
             entry["rejection"] = {"field": error.field, "rule": error.rule, "message": error.message}
         elif isinstance(error, IssuanceFailed):
             entry["rejection"] = {"field": None, "rule": "issuance", "message": error.message}
-    finally:
-        changes.reset(token)
-    entry["transitions"] = [{"orderId": order_id, "from": old, "to": new} for order_id, old, new in recorded]
-    if entry["orderId"] is None and recorded:
-        entry["orderId"] = recorded[-1][0]  # a create that failed into Error still made an order
+    entry["transitions"] = [{"orderId": order_id, "from": old, "to": new} for order_id, old, new in trace.transitions]
+    if entry["orderId"] is None and trace.transitions:
+        entry["orderId"] = trace.transitions[-1][0]  # a create that failed into Error still made an order
     _journal(backend, namespace, entry, response)
     return response
 
@@ -79,7 +76,7 @@ def api_key() -> str:
     return request.headers.get("x-np-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else "")
 
 
-def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
+def _serve(backend, namespace, endpoint: str, entry: dict, trace: Trace) -> Response:
     key, method = api_key(), request.method
     backend.access.check(key, namespace)
     if method not in SUPPORTED_METHODS:  # HEAD, which Flask routes with GET
@@ -101,13 +98,13 @@ def _serve(backend, namespace, endpoint: str, entry: dict) -> Response:
     if gate:
         gate.enter()
     try:
-        return _decide_and_perform(backend, operation, namespace, target, body, call, entry)
+        return _decide_and_perform(backend, operation, namespace, target, body, call, entry, trace)
     finally:
         if gate:
             gate.leave()
 
 
-def _decide_and_perform(backend, operation, namespace, target, body, call, entry) -> Response:
+def _decide_and_perform(backend, operation, namespace, target, body, call, entry, trace: Trace) -> Response:
     decision = _decide(backend, call)
     entry["faults"] = decision.rules
     entry["outcome"] = decision.outcome.kind if decision.outcome else None
@@ -121,17 +118,15 @@ def _decide_and_perform(backend, operation, namespace, target, body, call, entry
     if outcome and outcome.transport:
         _fail_transport(entry, outcome.transport, outcome.hang_seconds)
         return error_response(Unavailable("The service is temporarily unavailable."))  # what "truncated" cuts
-    token = applied.set(False)
     try:
-        response = _perform(backend, operation, namespace, target, body, outcome)
+        response = _perform(backend, operation, namespace, target, body, outcome, trace)
         if outcome and outcome.lose_response and response.status_code < 400:
             _fail_transport(entry, outcome.lose_response, outcome.hang_seconds)
-            applied.set(True)
+            trace.applied = True
         return response
     finally:
-        if outcome and outcome.kind in DOMAIN_OUTCOMES and not applied.get():
+        if outcome and outcome.kind in DOMAIN_OUTCOMES and not trace.applied:
             _refund(backend, decision, entry)  # the call never reached the point where it applies
-        applied.reset(token)
 
 
 def _fail_transport(entry: dict, kind: str, hang_seconds: float) -> None:
@@ -150,25 +145,28 @@ def _refund(backend, decision, entry: dict) -> None:
     entry["outcome"] = None
 
 
+# the real router's table, in its order: method, path shape after `channelManager` ("*" is the
+# path argument; literal segments match case-insensitively), operation
+ROUTES = (
+    ("GET", ("orders", "*"), "list"),
+    ("GET", ("*",), "get"),
+    ("POST", ("*", "confirm"), "confirm"),
+    ("POST", (), "create"),
+    ("PUT", ("*",), "replace"),
+    ("DELETE", ("*",), "delete"),
+)
+
+
 def _route(method: str, path: list[str]) -> tuple[str, str]:
-    """The operation and its path argument, in the real router's order."""
-    literal = [segment.lower() for segment in path]
-    if method == "GET" and len(path) == 2 and literal[0] == "orders":
-        return "list", path[1]
-    if method == "GET" and len(path) == 1:
-        return "get", path[0]
-    if method == "POST" and len(path) == 2 and literal[1] == "confirm":
-        return "confirm", path[0]
-    if method == "POST" and not path:
-        return "create", ""
-    if method == "PUT" and len(path) == 1:
-        return "replace", path[0]
-    if method == "DELETE" and len(path) == 1:
-        return "delete", path[0]
+    """The operation and its path argument."""
+    for route_method, shape, operation in ROUTES:
+        if route_method == method and len(shape) == len(path) and all(
+                part in ("*", segment.lower()) for part, segment in zip(shape, path)):
+            return operation, next((segment for part, segment in zip(shape, path) if part == "*"), "")
     raise NotFound("API endpoint not found")
 
 
-def _perform(backend, operation: str, namespace, target: str, body, outcome) -> Response:
+def _perform(backend, operation: str, namespace, target: str, body, outcome, trace: Trace) -> Response:
     orders = backend.orders
     if operation == "list":
         listed = orders.list_orders(namespace, target, request.args)
@@ -176,14 +174,14 @@ def _perform(backend, operation: str, namespace, target: str, body, outcome) -> 
     if operation == "get":
         return _order(200, orders.get_order(namespace, target))
     if operation == "confirm":
-        return _order(200, orders.confirm_order(namespace, target, body, outcome))
+        return _order(200, orders.confirm_order(namespace, target, body, outcome, trace))
     if operation == "delete":
-        return _order(200, orders.delete_order(namespace, target))
+        return _order(200, orders.delete_order(namespace, target, trace))
     sync = request.args.get("sync", "").lower() in ("1", "true")  # OTA: process inside the call
     try:
         if operation == "create":
-            return _order(201, orders.create_order(namespace, body, outcome, sync))
-        return _order(200, orders.replace_order(namespace, target, body, outcome, sync))
+            return _order(201, orders.create_order(namespace, body, outcome, sync, trace))
+        return _order(200, orders.replace_order(namespace, target, body, outcome, sync, trace))
     except StuckInProcessing:
         raise ServerTimeout("The request timed out while the order was being processed.") from None
 

@@ -15,13 +15,13 @@ from typing import Mapping
 from simulator.catalog import Catalog, Partner
 from simulator.clock import Clock
 from simulator.errors import BadRequest, IssuanceFailed, NotFound, StorageFailed
-from simulator.faults import Outcome, mark_applied
+from simulator.faults import Outcome
 from simulator.guids import braced, parse_guid
 from simulator.issuance import Issuer
 from simulator.model import Namespace, Order, OrderStatus
 from simulator.numbers import Numbers
 from simulator.order_request import code, parse_header, parse_lines, required_text
-from simulator.store import Store
+from simulator.store import Store, Trace
 
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 STATUS_MESSAGE_LENGTH = 500
@@ -44,7 +44,8 @@ class ChannelManager:
     def is_ota(self, partner: Partner | None) -> bool:
         return self.ota_for_all or bool(partner and partner.ota)
 
-    def create_order(self, namespace: Namespace, body, fault: Outcome | None = None, sync: bool = False) -> Order:
+    def create_order(self, namespace: Namespace, body, fault: Outcome | None = None, sync: bool = False,
+                     trace: Trace | None = None) -> Order:
         header = parse_header(_object(body))
         partner = self.catalog.partner(header.partner_id)
         if partner is None:
@@ -76,8 +77,8 @@ class ChannelManager:
             if ota:
                 order = self._as_ota(order, header, buy_from=self._buy_from_reference())
                 if not sync:
-                    return self._submit(order, fault, remove)
-            return self._issue(order, partner, fault, remove=remove)
+                    return self._submit(order, fault, trace, remove)
+            return self._issue(order, partner, fault, trace, remove=remove)
 
     def get_order(self, namespace: Namespace, order_id: str) -> Order:
         with self.store.lock:
@@ -105,7 +106,8 @@ class ChannelManager:
             and (received_to is None or order.received_at <= received_to)
         ]
 
-    def confirm_order(self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None) -> Order:
+    def confirm_order(self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None,
+                      trace: Trace | None = None) -> Order:
         with self.store.lock:
             order = self._existing(namespace, order_id)
             if order.status is OrderStatus.ISSUED:
@@ -114,15 +116,15 @@ class ChannelManager:
                 raise BadRequest(f"Order cannot be confirmed in status {order.status.caption}", "status", "state")
             payment = required_text(_object(body), "paymentReference")
             if fault and fault.fail_confirm:
-                mark_applied()
+                _took_effect(trace)
                 raise BadRequest(fault.fail_confirm)  # the reservations were not confirmed: still Draft
             confirmed = replace(order, payment_reference=code(payment, 50 if order.ota else 20))
             self.issuer.settle_issued(confirmed, self.catalog.partner(order.partner_id))
-            self.store.commit(put=[confirmed])
+            self.store.commit(put=[confirmed], trace=trace)
             return confirmed
 
     def replace_order(self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None,
-                      sync: bool = False) -> Order:
+                      sync: bool = False, trace: Trace | None = None) -> Order:
         with self.store.lock:
             existing = self._existing(namespace, order_id)
             if existing.status not in (OrderStatus.DRAFT, OrderStatus.ERROR):
@@ -146,10 +148,10 @@ class ChannelManager:
             if ota:
                 order = self._as_ota(order, header, buy_from=existing.buy_from_order_reference or self._buy_from_reference())
                 if not sync:
-                    return self._submit(order, fault)
-            return self._issue(order, partner, fault, replaced=existing)
+                    return self._submit(order, fault, trace)
+            return self._issue(order, partner, fault, trace, replaced=existing)
 
-    def delete_order(self, namespace: Namespace, order_id: str) -> Order:
+    def delete_order(self, namespace: Namespace, order_id: str, trace: Trace | None = None) -> Order:
         """Tear the order down: a Draft or Error row goes, an Issued one stays Cancelled."""
         with self.store.lock:
             order = self._existing(namespace, order_id)
@@ -160,9 +162,9 @@ class ChannelManager:
                 raise BadRequest("Order is currently being processed; retry once it has settled.", "status", "state")
             cancelled = order.torn_down()
             if order.status in (OrderStatus.DRAFT, OrderStatus.ERROR):
-                self.store.commit(remove=[order])
+                self.store.commit(remove=[order], trace=trace)
             else:
-                self.store.commit(put=[cancelled])
+                self.store.commit(put=[cancelled], trace=trace)
             return cancelled
 
     def release_order(self, order_id: str) -> Order:
@@ -235,14 +237,14 @@ class ChannelManager:
         return replace(order, ota=True, buy_from_order_reference=buy_from,
                        payment_reference=code(header.payment_text, 50), status=OrderStatus.SCHEDULED)
 
-    def _submit(self, order: Order, fault: Outcome | None, remove=()) -> Order:
+    def _submit(self, order: Order, fault: Outcome | None, trace: Trace | None, remove=()) -> Order:
         """Store the order as Submitted: the worker issues it later."""
         pending = {}
         if fault and fault.kind in ("fail_issuance", "reject", "stick_in_processing"):
-            mark_applied()
+            _took_effect(trace)
             pending = {fault.kind: getattr(fault, fault.kind)}
         order = replace(order, status=OrderStatus.SUBMITTED, status_since=self.clock.now(), pending_outcome=pending)
-        self.store.commit(put=[order], remove=remove)
+        self.store.commit(put=[order], remove=remove, trace=trace)
         return order
 
     def _move(self, order: Order, status: OrderStatus) -> Order:
@@ -250,36 +252,36 @@ class ChannelManager:
         self.store.commit(put=[moved])
         return moved
 
-    def _fail(self, order: Order, message: str, remove=()) -> Order:
+    def _fail(self, order: Order, message: str, remove=(), trace: Trace | None = None) -> Order:
         """Commit the order in Error with the message: no wallets, no job, no manifest."""
         failed = replace(_unissued(order), status=OrderStatus.ERROR, status_message=message[:STATUS_MESSAGE_LENGTH],
                          job_id="", manifest=None, status_since=self.clock.now())
-        self.store.commit(put=[failed], remove=remove)
+        self.store.commit(put=[failed], remove=remove, trace=trace)
         return failed
 
     def _buy_from_reference(self) -> str:
         """`CM-YYMMDDHHMMSS-XXXX`: the time and four hex characters."""
         return f"CM-{self.clock.now():%y%m%d%H%M%S}-{self.numbers.hex(4)}"
 
-    def _issue(self, order: Order, partner: Partner | None, fault: Outcome | None = None, remove=(),
-               replaced: Order | None = None) -> Order:
+    def _issue(self, order: Order, partner: Partner | None, fault: Outcome | None = None, trace: Trace | None = None,
+               remove=(), replaced: Order | None = None) -> Order:
         """Issue and commit the order; a failed issue is committed in Error and re-raised."""
         if fault and fault.reject:
-            mark_applied()
+            _took_effect(trace)
             raise BadRequest(fault.reject)  # failed while preparing the import: nothing is stored
         if fault and fault.stick_in_processing:
-            mark_applied()
+            _took_effect(trace)
             order.status = OrderStatus.PROCESSING
             order.status_since = self.clock.now()
             order.pending_outcome = {"stick_in_processing": True}  # the OTA worker leaves it too
-            self.store.commit(put=[order], remove=remove)
+            self.store.commit(put=[order], remove=remove, trace=trace)
             raise StuckInProcessing(order)
         try:
-            self.issuer.issue(order, partner, replaced, failure=fault.fail_issuance if fault else "")
+            self.issuer.issue(order, partner, replaced, failure=fault.fail_issuance if fault else "", trace=trace)
         except IssuanceFailed as failure:
-            self._fail(order, failure.message, remove)
+            self._fail(order, failure.message, remove, trace)
             raise
-        self.store.commit(put=[order], remove=remove)
+        self.store.commit(put=[order], remove=remove, trace=trace)
         return order
 
     def _existing(self, namespace: Namespace, order_id: str) -> Order:
@@ -348,3 +350,8 @@ def _datetime(query: Mapping[str, str], name: str) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment
+
+
+def _took_effect(trace: Trace | None) -> None:
+    if trace is not None:
+        trace.applied = True

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import random
 import threading
-from contextvars import ContextVar
 from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 
@@ -19,14 +18,6 @@ TRANSPORT_FAULTS = ("reset", "empty_reply", "truncated", "hang")
 REFERENCE_LENGTH = 50  # sellToOrderReference is a Code[50]
 CEILING_MS = 600_000  # no drawn delay is longer than ten minutes
 ISSUING = ("create", "replace")
-
-
-# set by the domain when it carries out a rule's outcome during the current call
-applied: ContextVar[bool] = ContextVar("fault_applied", default=False)
-
-
-def mark_applied() -> None:
-    applied.set(True)
 
 
 @dataclass

@@ -14,10 +14,9 @@ from datetime import date, time
 from simulator.catalog import Catalog, Item, Partner
 from simulator.clock import Clock
 from simulator.errors import BadRequest, IssuanceFailed
-from simulator.faults import mark_applied
 from simulator.model import Line, Manifest, Order, OrderStatus, Ticket, Wallet
 from simulator.numbers import NumberClash, Numbers
-from simulator.store import Store
+from simulator.store import Store, Trace
 
 MAX_WALLETS_PER_LINE = 9999  # the real issuer encodes wallet numbers below 10000
 PLACEHOLDER = re.compile(r"\{(admission|visit_date|slot|capacity|would_be|external_reference)\}")
@@ -42,16 +41,18 @@ class Issuer:
         self.numbers = numbers
         self.clock = clock
 
-    def issue(self, order: Order, partner: Partner, replaced: Order | None = None, failure: str = "") -> None:
+    def issue(self, order: Order, partner: Partner, replaced: Order | None = None, failure: str = "",
+              trace: Trace | None = None) -> None:
         """Give every line its wallets and tickets and settle the order in Draft or Issued.
 
         `replaced` is the stored version this order replaces: its capacity and
         external references are free for the new issue. A `failure` message (from a
-        fault rule) makes the import fail with it.
+        fault rule) makes the import fail with it (`trace` then says the rule took effect).
         """
         plans = [self._plan_line(line) for line in order.lines]
         if failure:
-            mark_applied()
+            if trace:
+                trace.applied = True
             raise IssuanceFailed(self._failure_message(failure, order, plans, replaced))
         self._reserve(order, plans, replaced)
         self._number(plans)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +15,14 @@ from simulator.model import Namespace, Order, check_order, order_from_dict, orde
 from simulator.persistence import Journal, storage_key
 
 
-# the current call's list of (order id, status before, status after), when one is recording
-changes: ContextVar[list | None] = ContextVar("changes", default=None)
+@dataclass
+class Trace:
+    """What one partner call did, for its journal entry: the status transitions it committed
+    (order id, status before, status after; None where there is no order) and whether the
+    fault rule's outcome it was given took effect (a rule is spent only then)."""
+
+    transitions: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    applied: bool = False
 
 
 @dataclass
@@ -105,20 +110,20 @@ class Store:
 
     # -- changes ---------------------------------------------------------
 
-    def commit(self, put: list[Order] = (), remove: list[Order] = ()) -> None:
+    def commit(self, put: list[Order] = (), remove: list[Order] = (), trace: Trace | None = None) -> None:
         """Apply a change atomically: journaled first when persistent (StorageFailed, and
-        nothing changed, when that fails), then the orders and indexes."""
+        nothing changed, when that fails), then the orders and indexes; the transitions go
+        into `trace`."""
         if self._journal:
             self._journal.append(
                 [order_to_dict(order) for order in put],
                 [storage_key({"namespace": order.namespace, "order_id": order.order_id}) for order in remove],
             )
-        recording = changes.get()
-        if recording is not None:
+        if trace is not None:
             for order in remove:
-                recording.append((order.order_id, _status(self._orders.get(order.key)), None))
+                trace.transitions.append((order.order_id, _status(self._orders.get(order.key)), None))
             for order in put:
-                recording.append((order.order_id, _status(self._orders.get(order.key)), order.status.value))
+                trace.transitions.append((order.order_id, _status(self._orders.get(order.key)), order.status.value))
         for order in remove:
             self._drop(order.key)
         for order in put:
