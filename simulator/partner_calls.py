@@ -1,0 +1,260 @@
+"""One partner API call, without Flask: the gateway's checks, the real router, the fault
+rules' decision, the operation, and the answer with what its journal entry needs. The HTTP
+side (simulator.api) reads the request, carries out a transport fault and journals the call.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import quote
+
+import orjson
+
+from simulator.channel_manager import StuckInProcessing
+from simulator.errors import ApiError, IssuanceFailed, NotFound, UnsupportedMethod
+from simulator.faults import Call, Decision
+from simulator.gateway import TooManyRequests, Unavailable
+from simulator.guids import parse_guid
+from simulator.model import Namespace
+from simulator.render import order_summary
+from simulator.store import Trace
+
+NOT_JSON = object()
+SUPPORTED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# a lone surrogate, escaped (\ud800) or as raw UTF-8-style bytes (ED A0 80), which json.loads lets through
+SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+DOMAIN_OUTCOMES = ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "lose_response")
+
+
+class ServerTimeout(ApiError):
+    status = 503
+    code = "server_timeout"
+
+
+@dataclass
+class PartnerCall:
+    """A partner API request: `endpoint` is the path after the company (`channelManager/...`)."""
+
+    method: str
+    namespace: Namespace
+    endpoint: str
+    query: Mapping[str, str]
+    body: bytes
+    api_key: str
+    base_url: str
+
+
+@dataclass
+class Answer:
+    """What the call answers (JSON bytes, or none for 204), the call's journal fields, and a
+    transport fault (kind, hang seconds) the server is to carry out on the connection."""
+
+    status: int
+    body: bytes
+    entry: dict = field(default_factory=dict)
+    transport: tuple[str, float] | None = None
+
+
+def answer(backend, call: PartnerCall) -> Answer:
+    entry = {"operation": None, "orderId": None, "sellToOrderReference": None, "faults": [], "outcome": None}
+    trace = Trace()
+    try:
+        result = _serve(backend, call, entry, trace)
+    except ApiError as error:
+        result = Answer(error.status, error_body(error))
+        if error.field or error.rule:
+            entry["rejection"] = {"field": error.field, "rule": error.rule, "message": error.message}
+        elif isinstance(error, IssuanceFailed):
+            entry["rejection"] = {"field": None, "rule": "issuance", "message": error.message}
+    entry["transitions"] = [{"orderId": order_id, "from": old, "to": new} for order_id, old, new in trace.transitions]
+    if entry["orderId"] is None and trace.transitions:
+        entry["orderId"] = trace.transitions[-1][0]  # a create that failed into Error still made an order
+    result.entry = entry
+    return result
+
+
+def error_body(error: ApiError) -> bytes:
+    return orjson.dumps(error.to_dict())
+
+
+def _serve(backend, call: PartnerCall, entry: dict, trace: Trace) -> Answer:
+    key, method, namespace, endpoint = call.api_key, call.method, call.namespace, call.endpoint
+    backend.access.check(key, namespace)
+    if method not in SUPPORTED_METHODS:  # HEAD, which Flask routes with GET
+        raise UnsupportedMethod(method)
+    module, *path = endpoint.split("/")
+    if module.lower() in ("webhook", "webhooks"):  # the guide's table writes /webhooks
+        entry["operation"] = "webhook"
+        return _webhook(backend.webhooks, call, path)
+    if module.lower() != "channelmanager":
+        raise NotFound("/" + endpoint)
+    operation, target = _route(method, path)
+    entry["operation"] = operation
+    body = _json(call.body) if operation in ("create", "confirm", "replace") else None
+    entry["body"] = None if body is NOT_JSON else json.dumps(body)
+    matched = _matched(backend, operation, call, target, body)
+    entry["orderId"] = target if operation not in ("create", "list") else None
+    entry["sellToOrderReference"] = matched.reference or None
+    gate = backend.gate(key)  # the same one on the way out
+    if gate:
+        gate.enter()
+    try:
+        return _decide_and_perform(backend, operation, call, target, body, matched, entry, trace)
+    finally:
+        if gate:
+            gate.leave()
+
+
+def _decide_and_perform(backend, operation: str, call: PartnerCall, target: str, body, matched: Call, entry: dict,
+                        trace: Trace) -> Answer:
+    decision = _decide(backend, matched)
+    entry["faults"] = decision.rules
+    entry["outcome"] = decision.outcome.kind if decision.outcome else None
+    if decision.latency_ms:
+        time.sleep(decision.latency_ms / 1000)
+    outcome = decision.outcome
+    if outcome and outcome.respond == 429:
+        raise TooManyRequests("Rate limit exceeded. Retry with exponential backoff.")
+    if outcome and outcome.respond == 503:
+        raise Unavailable("The service is temporarily unavailable. Retry with exponential backoff.")
+    if outcome and outcome.transport:  # what "truncated" cuts off is this 503
+        unavailable = Unavailable("The service is temporarily unavailable.")
+        return Answer(unavailable.status, error_body(unavailable), transport=(outcome.transport, outcome.hang_seconds))
+    try:
+        result = _perform(backend, operation, call, target, body, outcome, trace)
+        if outcome and outcome.lose_response and result.status < 400:
+            result.transport = (outcome.lose_response, outcome.hang_seconds)
+            trace.applied = True
+        return result
+    finally:
+        if outcome and outcome.kind in DOMAIN_OUTCOMES and not trace.applied:
+            _refund(backend, decision, entry)  # the call never reached the point where it applies
+
+
+def _refund(backend, decision, entry: dict) -> None:
+    backend.faults.refund(decision.decisive)
+    backend.magic.refund(decision.decisive)
+    entry["faults"] = [rule for rule in decision.rules if rule != decision.decisive]
+    entry["outcome"] = None
+
+
+# the real router's table, in its order: method, path shape after `channelManager` ("*" is the
+# path argument; literal segments match case-insensitively), operation
+ROUTES = (
+    ("GET", ("orders", "*"), "list"),
+    ("GET", ("*",), "get"),
+    ("POST", ("*", "confirm"), "confirm"),
+    ("POST", (), "create"),
+    ("PUT", ("*",), "replace"),
+    ("DELETE", ("*",), "delete"),
+)
+
+
+def _route(method: str, path: list[str]) -> tuple[str, str]:
+    """The operation and its path argument."""
+    for route_method, shape, operation in ROUTES:
+        if route_method == method and len(shape) == len(path) and all(
+                part in ("*", segment.lower()) for part, segment in zip(shape, path)):
+            return operation, next((segment for part, segment in zip(shape, path) if part == "*"), "")
+    raise NotFound("API endpoint not found")
+
+
+def _perform(backend, operation: str, call: PartnerCall, target: str, body, outcome, trace: Trace) -> Answer:
+    orders, namespace = backend.orders, call.namespace
+
+    def order(status: int, result) -> Answer:
+        return Answer(status, backend.rendered.order_bytes(result, call.base_url))
+
+    if operation == "list":
+        listed = orders.list_orders(namespace, target, call.query)
+        return Answer(200, orjson.dumps([order_summary(found, call.base_url) for found in listed]))
+    if operation == "get":
+        return order(200, orders.get_order(namespace, target))
+    if operation == "confirm":
+        return order(200, orders.confirm_order(namespace, target, body, outcome, trace))
+    if operation == "delete":
+        return order(200, orders.delete_order(namespace, target, trace))
+    sync = call.query.get("sync", "").lower() in ("1", "true")  # OTA: process inside the call
+    try:
+        if operation == "create":
+            return order(201, orders.create_order(namespace, body, outcome, sync, trace))
+        return order(200, orders.replace_order(namespace, target, body, outcome, sync, trace))
+    except StuckInProcessing:
+        raise ServerTimeout("The request timed out while the order was being processed.") from None
+
+
+def _webhook(webhooks, call: PartnerCall, path: list[str]) -> Answer:
+    """The subscription endpoints: POST and GET `/webhook`, GET and DELETE `/webhook/{id}`."""
+    method, namespace = call.method, call.namespace
+    context = f"{call.base_url}/{'/'.join(quote(part) for part in namespace)}/$metadata#webhook"
+    if method == "POST" and not path:
+        subscribed = webhooks.subscribe(namespace, _json(call.body))
+        return Answer(201, orjson.dumps({"@odata.context": context + "/$entity", **subscribed}))
+    if method == "GET" and not path:
+        return Answer(200, orjson.dumps({"@odata.context": context, "value": webhooks.subscriptions(namespace)}))
+    if method == "GET" and len(path) == 1:
+        subscription = webhooks.subscription(namespace, path[0])
+        return Answer(200, orjson.dumps({"@odata.context": context + "/$entity", **subscription}))
+    if method == "DELETE" and len(path) == 1:
+        webhooks.unsubscribe(namespace, path[0])
+        return Answer(204, b"")
+    raise NotFound("API endpoint not found")
+
+
+def _matched(backend, operation: str, partner_call: PartnerCall, target: str, body) -> Call:
+    """What fault rules can match: from the body, or from the stored order the path names."""
+    namespace = partner_call.namespace
+    call = Call(operation=operation, namespace=namespace)
+    if operation == "list":
+        call.partner_id = parse_guid(target) or ""
+        call.reference = partner_call.query.get("sellToOrderReference", "").strip().upper()
+        return call
+    stored = backend.store.get(namespace, parse_guid(target) or "") if target else None
+    if stored is not None:
+        call.partner_id = stored.partner_id
+        call.reference = stored.sell_to_order_reference
+        call.items = tuple(line.item_number for line in stored.lines)
+    if isinstance(body, dict) and operation in ("create", "replace"):
+        call.partner_id = parse_guid(str(body.get("partnerId", ""))) or call.partner_id
+        call.reference = str(body.get("sellToOrderReference", "")).strip().upper() or call.reference
+        lines = body.get("items") if isinstance(body.get("items"), list) else []
+        call.items = tuple(str(line.get("itemNumber", "")).upper() for line in lines if isinstance(line, dict))
+    return call
+
+
+def _decide(backend, call: Call) -> Decision:
+    decision = backend.faults.decide(call, backend.random)
+    if decision.outcome is None:
+        magic = backend.magic.decide(call, backend.random)
+        decision.outcome, decision.decisive = magic.outcome, magic.decisive
+        decision.rules += magic.rules
+    return decision
+
+
+def _json(data: bytes):
+    """The request body as JSON, or NOT_JSON (which no operation accepts)."""
+    try:
+        body = json.loads(data, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return NOT_JSON
+    return without_lone_surrogates(body) if SURROGATE.search(data) else body
+
+
+def without_lone_surrogates(value):
+    """Replace lone surrogates (valid JSON, not valid text) with U+FFFD, as a UTF-16
+    platform does when it writes them out as UTF-8."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(entry) for entry in value]
+    if isinstance(value, dict):
+        return {without_lone_surrogates(key): without_lone_surrogates(entry) for key, entry in value.items()}
+    return value
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
