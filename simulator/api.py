@@ -38,7 +38,8 @@ def partner_api(tenant: str, environment: str, company: str, endpoint: str):
     g.started_at = datetime.now(timezone.utc)
     backend = current_app.extensions["simulator"]
     call = PartnerCall(method=request.method, namespace=(tenant, environment, _company(company)), endpoint=endpoint,
-                       query=request.args, body=request.get_data(), api_key=api_key(),
+                       query=request.args, body=request.get_data() if request.method in ("POST", "PUT") else b"",
+                       api_key=api_key(),
                        base_url=f"{request.scheme}://{request.host}")
     result = answer(backend, call)
     lost = _fail_transport(result) if result.transport else None
