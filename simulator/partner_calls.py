@@ -125,7 +125,7 @@ def _decide_and_perform(backend, operation: str, call: PartnerCall, target: str,
         unavailable = Unavailable("The service is temporarily unavailable.")
         return Answer(unavailable.status, error_body(unavailable), transport=(outcome.transport, outcome.hang_seconds))
     try:
-        result = _perform(backend, operation, call, target, body, outcome, trace)
+        result = _performed(backend, operation, call, target, body, outcome, trace)
         if outcome and outcome.lose_response and result.status < 400:
             result.transport = (outcome.lose_response, outcome.hang_seconds)
             trace.applied = True
@@ -133,6 +133,18 @@ def _decide_and_perform(backend, operation: str, call: PartnerCall, target: str,
     finally:
         if outcome and outcome.kind in DOMAIN_OUTCOMES and not trace.applied:
             _refund(backend, decision, entry)  # the call never reached the point where it applies
+
+
+def _performed(backend, operation: str, call: PartnerCall, target: str, body, outcome, trace: Trace) -> Answer:
+    """The operation, answered; when a step after its commit fails unexpectedly (rendering, say)
+    the commit is taken back, so that the error answered is the truth."""
+    try:
+        return _perform(backend, operation, call, target, body, outcome, trace)
+    except ApiError:
+        raise  # refused, or failed into Error as the real API does: what it committed stands
+    except Exception:
+        backend.store.undo(trace)
+        raise
 
 
 def _refund(backend, decision, entry: dict) -> None:

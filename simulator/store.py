@@ -19,10 +19,12 @@ from simulator.persistence import Journal, storage_key
 class Trace:
     """What one partner call did, for its journal entry: the status transitions it committed
     (order id, status before, status after; None where there is no order) and whether the
-    fault rule's outcome it was given took effect (a rule is spent only then)."""
+    fault rule's outcome it was given took effect (a rule is spent only then); and the
+    versions its commits replaced, so that `Store.undo` can take the call back."""
 
     transitions: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     applied: bool = False
+    replaced: dict[tuple, Order | None] = field(default_factory=dict)  # by order key, the version before the call
 
 
 @dataclass
@@ -120,6 +122,8 @@ class Store:
                 [storage_key({"namespace": order.namespace, "order_id": order.order_id}) for order in remove],
             )
         if trace is not None:
+            for order in (*remove, *put):
+                trace.replaced.setdefault(order.key, self._orders.get(order.key))
             for order in remove:
                 trace.transitions.append((order.order_id, _status(self._orders.get(order.key)), None))
             for order in put:
@@ -136,6 +140,15 @@ class Store:
         if self._journal and self._journal.entries > max(1000, len(self._orders)):
             orders = list(self._orders.values())
             self._journal.compact_in_background(lambda: [order_to_dict(order) for order in orders])
+
+    def undo(self, trace: Trace) -> None:
+        """Take back what a call committed (a later step of the call failed): every order it
+        touched goes back to its version before the call, durably."""
+        with self.lock:
+            put = [previous for previous in trace.replaced.values() if previous is not None]
+            remove = [self._orders[key] for key, previous in trace.replaced.items()
+                      if previous is None and key in self._orders]
+            self.commit(put=put, remove=remove)
 
     def close(self) -> None:
         """Write the snapshot and release the files (a graceful stop); when the snapshot cannot

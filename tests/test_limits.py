@@ -172,6 +172,23 @@ def test_an_unexpected_error_answers_in_our_words_and_logs_the_traceback(client,
     assert any(record.exc_info and "internal detail" in str(record.exc_info[1]) for record in caplog.records)
 
 
+def test_a_failure_after_the_commit_takes_the_change_back(tmp_path, monkeypatch):
+    data = tmp_path / "state.json"
+    backend = Backend(data_file=data)
+    client = create_app(backend).test_client()
+    before = client.get("/_sim/state").get_json()
+
+    def broken(*args):
+        raise RuntimeError("rendering failed")
+
+    monkeypatch.setattr(backend.rendered, "order_bytes", broken)
+    response = Api(client).create(order_body(reference="TAKEN-BACK", items=[line(item="31010", quantity=2)]))
+    assert_error(response, 400, "The simulator failed unexpectedly while answering this call; its log has the details.")
+    assert client.get("/_sim/state").get_json() == before  # no order, no capacity used
+    backend.close()
+    assert Backend(data_file=data).export_state()["orders"] == []  # taken back durably too
+
+
 def test_a_threaded_server_serves_while_a_body_is_being_refused():
     """The thread that refused a body holds nothing of it (each app thread keeps no request)."""
     with ThreadedServer(create_app(Backend())) as server:
