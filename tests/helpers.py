@@ -5,6 +5,7 @@ import copy
 import signal
 import subprocess
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -161,6 +162,16 @@ def assert_error(response, status: int, message: str, code: str = "generic_error
     """An API error: status, then code, then the exact message."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.get_json() == {"code": code, "message": message}
+
+
+def wait_for(condition, seconds: float = 5) -> bool:
+    """Whether `condition()` came true within `seconds` (a liveness bound, not a speed check)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 class Served:

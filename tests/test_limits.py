@@ -16,7 +16,7 @@ from simulator.order_request import MAX_WALLETS_PER_ORDER
 from simulator.request_journal import BODY_CAP, RequestJournal
 from simulator.server import ThreadedServer
 from simulator.transport import HANGS_KEY
-from tests.helpers import API, BASE, DEMO, HEADERS, Api, Served, assert_error, line, order_body
+from tests.helpers import API, BASE, DEMO, HEADERS, Api, Served, assert_error, line, order_body, wait_for
 
 LIVENESS = 5
 
@@ -119,7 +119,7 @@ def test_past_the_hang_limit_a_hang_is_closed_at_once_and_others_are_served():
         requests.post(server.url + "/_sim/faults", json={"operation": "get", "transport": "hang", "hang_seconds": 300},
                       timeout=LIVENESS)
         held = [hang_request(server, stack) for _ in range(3)]
-        assert wait_until(lambda: app.extensions[HANGS_KEY].held == 3)
+        assert wait_for(lambda: app.extensions[HANGS_KEY].held == 3)
         extra = hang_request(server, stack)
         assert extra.recv(1024) == b""  # closed with no reply, at once (the hangs run for 300 s)
         assert requests.get(server.url + "/_sim/health", timeout=LIVENESS).status_code == 200
@@ -131,17 +131,6 @@ def test_past_the_hang_limit_a_hang_is_closed_at_once_and_others_are_served():
         assert len(held) == app.extensions[HANGS_KEY].held
 
 
-def wait_until(condition) -> bool:
-    import time
-
-    deadline = time.monotonic() + LIVENESS
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_lost_timeout_magic_values_do_not_starve_the_server():
     app = create_app(Backend())
     with ThreadedServer(app) as server, ExitStack() as stack:
@@ -151,7 +140,7 @@ def test_lost_timeout_magic_values_do_not_starve_the_server():
             connection = stack.enter_context(closing(socket.create_connection((address.hostname, address.port))))
             connection.sendall(f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json"
                                f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-        assert wait_until(lambda: app.extensions[HANGS_KEY].held == 16)
+        assert wait_for(lambda: app.extensions[HANGS_KEY].held == 16)
         assert requests.get(server.url + "/_sim/health", timeout=LIVENESS).status_code == 200
         created = requests.post(server.url + BASE, json=order_body(), headers=HEADERS, timeout=LIVENESS)
         assert created.status_code == 201

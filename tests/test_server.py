@@ -14,7 +14,7 @@ import requests
 from simulator import Backend, create_app
 from simulator.server import MAX_BODY_BYTES, ThreadedServer
 from simulator.transport import HANGS_KEY
-from tests.helpers import API, BASE, DEMO, HEADERS, Served, line, order_body
+from tests.helpers import API, BASE, DEMO, HEADERS, Served, line, order_body, wait_for
 
 LIVENESS = 5  # seconds a client waits before it counts the server as unresponsive
 
@@ -84,15 +84,6 @@ def test_stalled_uploads_hold_no_thread_and_are_given_up_after_the_body_deadline
                                     "message": "The request body did not arrive within 2 seconds."}
         listed = requests.get(f"{server.url}{BASE}/orders/{DEMO}", headers=HEADERS, timeout=LIVENESS).json()
         assert [order["sellToOrderReference"] for order in listed if order["sellToOrderReference"].startswith("LIVE")]
-
-
-def wait_for(condition, seconds: float = LIVENESS) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def hangs_held(server) -> int:
