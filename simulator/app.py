@@ -4,18 +4,20 @@ from __future__ import annotations
 import logging
 import time
 
+import orjson
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from simulator import api, control
 from simulator.backend import Backend
 from simulator.errors import ApiError, BadRequest, UnsupportedMethod
+from simulator.version import VERSION
 from simulator.transport import HANGS_KEY, MAX_HANGS, Hangs, TransportFaults
 
-VERSION = "0.1.0"
 MAX_BODY_BYTES = 32 * 1024 * 1024
 TOO_LARGE = f"The request body is larger than the simulator takes ({MAX_BODY_BYTES // (1024 * 1024)} MiB)."
 HTTP_ERROR_CODES = {404: "resource_not_found"}
+LOGGED_MESSAGE = 80  # characters of an error message the console line shows
 UNEXPECTED = "The simulator failed unexpectedly while answering this call; its log has the details."
 
 log = logging.getLogger("simulator")
@@ -50,7 +52,8 @@ def create_app(backend: Backend | None = None, control_token: str | None = None,
         call = g.get("call") or {"namespace": "-", "operation": f"{request.method} {request.path}", "order_id": "-"}
         status = f"{response.status_code} lost:{call['lost']}" if call.get("lost") else response.status_code
         duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-        requests_log.info("%s %s %s %.1fms %s", call["namespace"], call["operation"], status, duration, call["order_id"])
+        requests_log.info("%s %s %s %.1fms %s%s", call["namespace"], call["operation"], status, duration,
+                          call["order_id"], _why(response) if response.status_code >= 400 else "")
         return response
 
     @app.errorhandler(ApiError)
@@ -77,3 +80,11 @@ def create_app(backend: Backend | None = None, control_token: str | None = None,
 
     return app
 
+
+def _why(response) -> str:
+    """An error's code and the start of its message, for the console line."""
+    try:
+        error = orjson.loads(response.get_data())
+        return f" {error['code']}: {error['message'][:LOGGED_MESSAGE]}"
+    except (ValueError, TypeError, KeyError):
+        return ""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import socket
@@ -12,11 +13,15 @@ DEFAULT_PORT = 8080
 
 
 def main(argv: list[str] | None = None) -> int:
+    from simulator.version import VERSION
+
     parser = argparse.ArgumentParser(prog="cm-sim", description="NaviPartner Channel Manager API simulator")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"cm-sim {VERSION}")
+    commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve the API over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"port (default {DEFAULT_PORT}; 0 picks a free one and prints it)")
     serve.add_argument("--scenario", action="extend", nargs="+", default=[], metavar="FILE",
                        help="scenario file laid over the default catalog (repeatable)")
     serve.add_argument("--data", metavar="FILE", help="keep state in this TinyDB file across restarts")
@@ -33,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
                        help='a directory whose .toml files POST /_sim/scenarios {"path": ...} may load, '
                             "besides the bundled scenarios (repeatable)")
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `cm-sim`
+        parser.print_help()
+        return 2
     return run_server(args)
+
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -62,19 +71,41 @@ def run_server(args: argparse.Namespace) -> int:
                      control_host=args.host)
     freeze_survivors()
     return_large_blocks()
-    server = HTTPServer(app, host=args.host, port=args.port)
-    storage = args.data or "memory"
-    print(f"cm-sim serving on {server.url} (data: {storage})", flush=True)
+    try:
+        server = HTTPServer(app, host=args.host, port=args.port)
+    except OSError as error:
+        backend.stop()
+        print(f"cm-sim: {_cannot_listen(args.host, args.port, error)}", file=sys.stderr)
+        return 2
+    token = "on (x-sim-token)" if args.control_token else "off"
+    print(f"cm-sim serving on {server.url} (data: {args.data or 'memory'}; dashboard {server.url}/_sim/; "
+          f"control token {token})", flush=True)
     threading.Thread(target=warm_up, args=(backend.numbers,), daemon=True).start()
     try:
         server.serve()
     finally:
         backend.close()
+    print(f"cm-sim stopped{f' (data in {args.data})' if args.data else ''}", flush=True)
     return 0
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> str:
+    """Why the server cannot listen, in one line that says what to do."""
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is already in use: stop what uses it, or pick another with --port (0 picks a free one)"
+    if error.errno == errno.EACCES:
+        return f"no permission to listen on port {port}: pick a port above 1023 with --port"
+    return f"cannot listen on --host {host}: not an address of this machine (try 127.0.0.1, or 0.0.0.0 for all)"
 
 
 def _refusal(args: argparse.Namespace) -> str | None:
     """Why these options must not start a server, in one line; None when they may."""
+    if not 0 <= args.port <= 65535:
+        return f"--port {args.port} is out of range: use 1 to 65535, or 0 to pick a free one"
+    try:
+        socket.getaddrinfo(args.host.strip("[]"), None)
+    except (OSError, UnicodeError):
+        return f"cannot listen on --host {args.host}: no such address (try 127.0.0.1, or 0.0.0.0 for all)"
     for directory in args.scenario_dir:
         if not os.path.isdir(directory):
             return f"--scenario-dir {directory} is not a directory"

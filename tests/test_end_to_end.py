@@ -126,10 +126,11 @@ def test_console_prints_a_line_per_request_unless_quiet():
     server = Served(quiet=False)
     created = server.call("POST", json=seed_create_body())
     server.call("GET", "/not-a-guid")
-    printed = server.stop().splitlines()
+    *printed, stopped = server.stop().splitlines()
     order_id = created.json()["orderId"]
     assert printed[-2].endswith(f" {TENANT}/production/CRONUS International Ltd. create 201 " + printed[-2].split()[-2] + f" {order_id}")
-    assert " get 400 " in printed[-1] and printed[-1].endswith(" not-a-guid")
+    assert " get 400 " in printed[-1] and printed[-1].endswith(" not-a-guid generic_error: Invalid order id")
+    assert stopped == "cm-sim stopped"
     quiet = Served()
     quiet.call("GET", "/not-a-guid")
-    assert quiet.stop() == ""
+    assert quiet.stop() == "cm-sim stopped\n"
