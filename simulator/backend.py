@@ -52,6 +52,7 @@ class Backend:
         self.webhooks = Webhooks(self.clock, self.journal)
         self._ota_everywhere = ota  # --ota: every partner on the asynchronous OTA Channel Manager
         self._rule_counter = 0
+        self._seed = seed
         self.random = random.Random(seed)
         self._default = load_scenario(default_scenario_path())
         self._startup = [load_scenario(s) if not isinstance(s, Scenario) else s for s in scenarios]
@@ -149,6 +150,8 @@ class Backend:
             if namespace is None:
                 self.clock.reset()
                 self._apply(self._startup)
+                self.random.seed(self._seed)  # a seeded run replays the same after a full reset
+                self.numbers.restart(self.store.issued_numbers())
 
     def export_state(self, namespace: Namespace | None = None) -> dict:
         with self.store.lock:

@@ -27,7 +27,8 @@ from simulator.manifest import manifest_page
 from simulator.model import InvalidImport
 from simulator.render import order_json
 from simulator.scenario import (
-    MAX_NESTING, ScenarioError, UnusableData, load_scenario_inside, parse_scenario, scenario_text, usable_data,
+    MAX_NESTING, ScenarioError, UnusableData, bundled_scenario, is_bundled_name, load_scenario, load_scenario_inside,
+    parse_scenario, scenario_text, usable_data,
     validate_faults,
 )
 
@@ -167,8 +168,8 @@ def list_scenarios():
 
 @bp.post("/scenarios")
 def add_scenario():
-    """Load a scenario: TOML text as the body, or JSON `{"path": "scenarios/x.toml"}` naming a file
-    inside the server's scenario directories."""
+    """Load a scenario: TOML text as the body, or JSON `{"name": "sold-out"}` (bundled) or
+    `{"path": "x.toml"}` naming a file inside the server's scenario directories."""
     try:
         scenario = _scenario_file() if request.mimetype == "application/json" else _posted_scenario()
         backend().load_scenario(scenario)
@@ -178,7 +179,14 @@ def add_scenario():
 
 
 def _scenario_file():
-    path = _field(_options(("path",)), "path", str)
+    """`{"name": "sold-out"}` (a bundled scenario) or `{"path": "x.toml"}` (a file in the scenario directories)."""
+    options = _options(("path", "name"))
+    if "name" in options:
+        name = _field(options, "name", str)
+        if not is_bundled_name(name) or len(name) > LONGEST_NAME:
+            raise BadRequest("name must name a bundled scenario, such as sold-out (no / and no .toml)")
+        return load_scenario(bundled_scenario(name))
+    path = _field(options, "path", str)
     if not path.endswith(".toml") or len(path) > LONGEST_PATH:
         raise BadRequest("path must name a .toml scenario file")
     return load_scenario_inside(path, backend().scenario_dirs)

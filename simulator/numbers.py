@@ -50,6 +50,14 @@ class Numbers:
         """Make the generator now (in the background, once the server listens)."""
         self._faker
 
+    def restart(self, held) -> None:
+        """Draw again as after start-up (with a seed, the same numbers in the same order);
+        `held` are the numbers stored orders still hold."""
+        with self._making:
+            if self._seed is not None and self._generator is not None:
+                self._generator.seed_instance(self._seed)
+            self._used = set(held)
+
     def reserve(self, values) -> None:
         """Mark numbers already held by stored orders as taken."""
         self._used.update(values)

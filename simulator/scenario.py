@@ -358,8 +358,9 @@ def _unique(entries: list, key, path: str) -> None:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate one scenario file; raise ScenarioError naming the file and key."""
-    path = Path(path)
+    """Read and validate one scenario file, or a bundled scenario by name (`sold-out`: no `/`
+    and no `.toml`); raise ScenarioError naming the file and key."""
+    path = bundled_scenario(path) if is_bundled_name(path) else Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -429,6 +430,20 @@ def _rule_id_prefix(name: str | Path) -> str:
     """The scenario's name made fit for the ids of its unnamed rules (which match RULE_ID)."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", PurePath(str(name)).stem).strip("-.")
     return stem[:48] or "scenario"
+
+
+def is_bundled_name(name: str | Path) -> bool:
+    return isinstance(name, str) and "/" not in name and "\\" not in name and not name.endswith(".toml")
+
+
+def bundled_scenario(name: str) -> Path:
+    """The bundled scenario file of that name; ScenarioError listing the names when there is none."""
+    folder = default_scenario_path().parent
+    path = folder / f"{name}.toml"
+    if name and "\0" not in name and path.is_file():
+        return path
+    names = ", ".join(sorted(file.stem for file in folder.glob("*.toml")))
+    raise ScenarioError(f"{name[:60]}: no bundled scenario has that name (they are: {names})")
 
 
 def default_scenario_path() -> Path:

@@ -26,3 +26,21 @@ def test_other_seed_other_numbers():
     first, second = run(99), run(100)
     assert first[0][0] != second[0][0]
     assert first[0][3][1] != second[0][3][1]
+
+
+def test_a_full_reset_replays_a_seeded_run():
+    from simulator import Backend, create_app
+    from tests.helpers import Api, line, order_body
+
+    backend = Backend(seed=7)
+    api = Api(create_app(backend).test_client())
+
+    def run():
+        order = api.created(order_body(items=[line(quantity=2)]))
+        return order["orderId"], [(w["walletId"], w["walletReferenceNumber"], [a["referenceNumber"] for a in w["assets"]])
+                                  for w in order["items"][0]["wallets"]]
+
+    first = run()
+    api.client.post("/_sim/reset")
+    assert run() == first
+    backend.stop()

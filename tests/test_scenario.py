@@ -96,3 +96,16 @@ ticket_number_pattern = "ONE-1"
     assert response.get_json() == {
         "code": "generic_error", "message": "Unable to generate a unique pre-assigned ticket number after 10 attempts."}
     assert api.list().get_json()[-1]["sellToOrderReference"] == "N1"  # nothing stored for N2
+
+
+def test_bundled_scenarios_load_by_name():
+    from simulator import Backend, create_app
+
+    backend = Backend(scenarios=["sold-out"])
+    assert [str(scenario.path).rsplit("/", 1)[-1] for scenario in backend.scenarios] == ["sold-out.toml"]
+    client = create_app(Backend()).test_client()
+    loaded = client.post("/_sim/scenarios", json={"name": "outage"})
+    assert loaded.status_code == 201 and loaded.get_json()["name"].endswith("outage.toml")
+    unknown = client.post("/_sim/scenarios", json={"name": "no-such"})
+    assert unknown.status_code == 400
+    assert unknown.get_json()["message"].startswith("no-such: no bundled scenario has that name (they are: api-keys, ")
