@@ -3,8 +3,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-BENCH_STAMP := $(VENV)/.installed-bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
+CKSUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(CKSUM)
+TEST_STAMP := $(VENV)/.installed-test-$(CKSUM)
+BENCH_STAMP := $(VENV)/.installed-bench-$(CKSUM)
 
 .PHONY: run test ui-deps screenshot bench soak crash clean
 
@@ -12,19 +14,24 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	$(BIN)/python -m compileall -q simulator  # bytecode now: start-up need not compile (PYTHONDONTWRITEBYTECODE)
 	touch $(STAMP)
 
+# the test toolchain (pytest, hypothesis, schemathesis, playwright) on top of the runtime install
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
 # the bench extra (waitress, the old stack) on top of the test install
-$(BENCH_STAMP): $(STAMP)
+$(BENCH_STAMP): $(TEST_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
 run: $(STAMP)
 	$(BIN)/cm-sim serve $(ARGS)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Debian's Chromium (driven by Playwright) and zbar for the browser tests; needs root.
@@ -33,7 +40,7 @@ ui-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium zbar-tools >/dev/null; \
 	fi
 
-screenshot: $(STAMP) ui-deps
+screenshot: $(TEST_STAMP) ui-deps
 	$(BIN)/python scripts/dashboard_screenshot.py dashboard.png
 
 # wrk, the load generator of make bench (without it the bench falls back to a Python one); needs root.
@@ -60,3 +67,20 @@ crash: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# The container image cm-sim:<version> (and cm-sim:latest), with docker when its daemon answers,
+# else podman (given --format docker, which keeps the HEALTHCHECK); ENGINE=... picks one,
+# IMAGE_ARGS adds build options (--build-arg BASE=..., say). See Dockerfile.
+VERSION = $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= cm-sim
+ENGINE ?= $(shell if docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null; then echo podman; else echo docker; fi)
+IMAGE_FORMAT = $(if $(findstring podman,$(shell $(ENGINE) --version 2>/dev/null)),--format docker)
+
+.PHONY: image image-test
+image:
+	$(ENGINE) build $(IMAGE_FORMAT) --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest $(IMAGE_ARGS) .
+
+# Builds the image on this project's machines (no registry: a local Debian base; podman) and
+# drives it: health, the README's calls, scenarios, the health check, a stop. Needs root.
+image-test:
+	$(PYTHON) scripts/image_test.py
