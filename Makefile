@@ -71,7 +71,7 @@ clean:
 # The container image cm-sim:<version> (and cm-sim:latest), with docker when its daemon answers,
 # else podman (given --format docker, which keeps the HEALTHCHECK); ENGINE=... picks one,
 # IMAGE_ARGS adds build options (--build-arg BASE=..., say). See Dockerfile.
-VERSION = $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' pyproject.toml)
+VERSION = $(shell sed -n 's/^VERSION = "\(.*\)"/\1/p' simulator/version.py)
 IMAGE ?= cm-sim
 ENGINE ?= $(shell if docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null; then echo podman; else echo docker; fi)
 IMAGE_FORMAT = $(if $(findstring podman,$(shell $(ENGINE) --version 2>/dev/null)),--format docker)
