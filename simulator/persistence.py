@@ -97,6 +97,18 @@ class Journal:
             warn(f"could not rewrite {self.path} at this stop ({_reason(error)}); nothing was lost: "
                  f"{self.journal_path} keeps the changes, and the next start replays them")
 
+    def sync(self) -> None:
+        """Flush the journals to the disk (fsync): what a stop does instead of a rewrite that
+        would take long; the next start replays them and rewrites the snapshot."""
+        for path in (self.moved_path, self.journal_path):
+            try:
+                with path.open("rb") as journal:
+                    os.fsync(journal.fileno())
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                warn(f"could not flush {path} to the disk at this stop ({_reason(error)})")
+
     def compact_in_background(self, records: Callable[[], list[dict]]) -> None:
         """Move the journal aside and, in a thread, rewrite the snapshot from `records()`.
         The caller holds the store's lock: the moved journal ends where the orders that
@@ -111,7 +123,9 @@ class Journal:
             warn(f"could not start rewriting {self.path} ({_reason(error)}); nothing was lost: "
                  f"{self.journal_path} keeps the changes")
             return
-        self._writer = threading.Thread(target=self._write_in_background, args=(records,), name="cm-sim-snapshot")
+        # a daemon: a stop need not wait for it (a rewrite cut short leaves the moved journal, replayed at start)
+        self._writer = threading.Thread(target=self._write_in_background, args=(records,), name="cm-sim-snapshot",
+                                        daemon=True)
         self._writer.start()
 
     def wait(self) -> None:

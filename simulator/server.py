@@ -32,7 +32,7 @@ THREADS = 16  # app threads: calls in the app at once; the others wait for one, 
 BODY_SECONDS = 30  # the whole body must arrive within this, else 408 and the connection is closed
 MAX_CONCURRENT_REQUESTS = 2048  # requests past the headers at once (granian's backpressure)
 BACKLOG = 1024
-STOP_SECONDS = 10  # a graceful stop waits this long for calls in progress
+STOP_SECONDS = 5  # a graceful stop waits this long for calls in progress (docker stop gives 10 s in all)
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 log = logging.getLogger("simulator")

@@ -207,3 +207,20 @@ def test_changes_made_after_a_restart_on_a_torn_journal_survive_the_next_one(tmp
     second = api.created(order_body(reference="AFTER"))  # killed again, no graceful stop
     api = Api(create_app(Backend(data_file=data)).test_client())
     assert [api.get(order["orderId"]).status_code for order in (first, second)] == [200, 200]
+
+
+def test_a_stop_of_a_large_store_flushes_the_journal_and_leaves_the_rewrite_to_the_next_start(tmp_path, monkeypatch):
+    from simulator import store
+
+    monkeypatch.setattr(store, "STOP_REWRITE_ORDERS", 2)  # as if 3 orders were more than a stop may rewrite
+    data = tmp_path / "state.json"
+    backend = Backend(data_file=data)
+    api = Api(create_app(backend).test_client())
+    created = [api.created(order_body(reference=f"BIG-{n}"))["orderId"] for n in range(3)]
+    snapshot = data.read_bytes()
+    backend.close()
+    assert data.read_bytes() == snapshot  # not rewritten at the stop
+    assert len(data.with_name("state.json.journal").read_text().splitlines()) == 3
+    restarted = Backend(data_file=data)
+    assert sorted(order["order_id"] for order in restarted.export_state()["orders"]) == sorted(created)
+    restarted.close()

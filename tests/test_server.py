@@ -118,7 +118,7 @@ def test_a_stop_gives_up_bodies_still_on_their_way():
         stalled = connect(server, stack)
         stalled.sendall(f"POST {API} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{".encode())
         answers(server)  # the stalled request has reached the server
-        server.stop()  # returns within its join timeout (15 s), well before the body deadline (30 s)
+        server.stop()  # returns within its join timeout (10 s), well before the body deadline (30 s)
         assert not server._thread.is_alive()
         head = read_all(stalled).split(b"\r\n")[0]
         assert head in (b"", b"HTTP/1.1 503 Service Unavailable")
