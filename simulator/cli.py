@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--scenario", action="extend", nargs="+", default=[], metavar="FILE",
                        help="scenario file laid over the default catalog (repeatable)")
     serve.add_argument("--data", metavar="FILE", help="keep state in this TinyDB file across restarts")
+    serve.add_argument("--state", metavar="FILE",
+                       help="start from a GET /_sim/state export (with --data: only when the data file is new or empty)")
     serve.add_argument("--seed", type=int, help="make generated ids and numbers reproducible")
     serve.add_argument("--ota", action="store_true",
                        help="every partner on the asynchronous OTA Channel Manager (else: per partner, in scenarios)")
@@ -67,6 +69,11 @@ def run_server(args: argparse.Namespace) -> int:
     except (ScenarioError, StartupError) as error:
         print(f"cm-sim: {error}", file=sys.stderr)
         return 2
+    refusal = _load_state(backend, args.state, args.data) if args.state else None
+    if refusal:
+        backend.stop()
+        print(f"cm-sim: {refusal}", file=sys.stderr)
+        return 2
     app = create_app(backend, args.control_token, allow_remote_control=args.allow_remote_control,
                      control_host=args.host)
     freeze_survivors()
@@ -87,6 +94,28 @@ def run_server(args: argparse.Namespace) -> int:
         backend.close()
     print(f"cm-sim stopped{f' (data in {args.data})' if args.data else ''}", flush=True)
     return 0
+
+
+def _load_state(backend, path: str, data_file: str | None) -> str | None:
+    """Import the export in `path`; why it cannot be, in one line (None once imported)."""
+    import json
+
+    from simulator.model import InvalidImport
+    from simulator.scenario import UnusableData, usable_data
+
+    if data_file and len(backend.store):
+        return (f"--state {path}: the data file {data_file} already holds orders; "
+                "start without --state, or with a new --data file")
+    try:
+        with open(path, "rb") as exported:
+            state = usable_data(json.loads(exported.read()))
+        backend.import_state(state)
+    except OSError as error:
+        return f"--state {path} cannot be read ({error.strerror})"
+    except (ValueError, RecursionError) as error:
+        detail = str(error) if isinstance(error, (InvalidImport, UnusableData)) else "it is not JSON"
+        return f"--state {path} is not a state exported by GET /_sim/state: {detail}"
+    return None
 
 
 def _cannot_listen(host: str, port: int, error: OSError) -> str:

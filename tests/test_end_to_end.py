@@ -134,3 +134,28 @@ def test_console_prints_a_line_per_request_unless_quiet():
     quiet = Served()
     quiet.call("GET", "/not-a-guid")
     assert quiet.stop() == "cm-sim stopped\n"
+
+
+def test_a_server_starts_from_an_exported_state(tmp_path):
+    first = Served()
+    created = first.call("POST", json=seed_create_body())
+    exported = requests.get(first.url + "/_sim/state", timeout=10).text
+    first.stop()
+    state = tmp_path / "export.json"
+    state.write_text(exported)
+    data = tmp_path / "state.json"
+    second = Served("--state", str(state), "--data", str(data))
+    try:
+        assert second.call("GET", f"/{created.json()['orderId']}").json()["status"] == "Issued"
+    finally:
+        second.stop()
+    cm_sim = str(Path(sys.executable).with_name("cm-sim"))
+    again = subprocess.run([cm_sim, "serve", "--port", "0", "--state", str(state), "--data", str(data)],
+                           capture_output=True, text=True, timeout=30)
+    assert (again.returncode, again.stderr) == (2, f"cm-sim: --state {state}: the data file {data} already holds "
+                                                   "orders; start without --state, or with a new --data file\n")
+    state.write_text('{"orders": 5}')
+    bad = subprocess.run([cm_sim, "serve", "--port", "0", "--state", str(state)], capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode == 2 and bad.stderr.startswith(f"cm-sim: --state {state} is not a state exported by ")
+    assert "Traceback" not in bad.stderr
