@@ -39,10 +39,11 @@ def cm_sim(cm_sim_server):
     """The session's simulator, with a namespace of this test's own."""
     import requests
 
-    from simulator.testing import Simulator
+    from simulator.testing import Simulator, for_scenarios
 
     with requests.Session() as session:
-        simulator = Simulator(cm_sim_server.url, session)
+        scenarios = cm_sim_server.app.extensions["simulator"].scenarios
+        simulator = Simulator(cm_sim_server.url, session, **for_scenarios(scenarios))
         yield simulator
         simulator.cleanup()
 
@@ -53,10 +54,10 @@ def cm_sim_inprocess(cm_sim_scenarios, cm_sim_seed):
     import requests
 
     from simulator import Backend, create_app
-    from simulator.testing import IN_PROCESS_URL, Simulator, WSGIAdapter
+    from simulator.testing import IN_PROCESS_URL, Simulator, WSGIAdapter, for_scenarios
 
     backend = Backend(scenarios=cm_sim_scenarios, seed=cm_sim_seed)
     with requests.Session() as session:
         session.mount(IN_PROCESS_URL + "/", WSGIAdapter(create_app(backend)))  # the slash: not localhost:8080
-        yield Simulator(IN_PROCESS_URL, session)
+        yield Simulator(IN_PROCESS_URL, session, **for_scenarios(backend.scenarios))
     backend.stop()

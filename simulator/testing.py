@@ -21,12 +21,17 @@ IN_PROCESS_URL = "http://localhost"  # a loopback name: the control API answers 
 
 
 class Simulator:
-    def __init__(self, url: str, session: requests.Session, company: str | None = None):
+    """By default each handle has a company of its own, tenant TENANT, environment ENVIRONMENT
+    and key API_KEY; give others where a loaded scenario restricts keys or namespaces
+    (`for_scenarios` picks them from the scenarios)."""
+
+    def __init__(self, url: str, session: requests.Session, company: str | None = None, tenant: str = TENANT,
+                 environment: str = ENVIRONMENT, api_key: str = API_KEY):
         self.url = url.rstrip("/")
         self.session = session
-        self.session.headers.setdefault("x-np-api-key", API_KEY)
-        self.tenant = TENANT
-        self.environment = ENVIRONMENT
+        self.session.headers.setdefault("x-np-api-key", api_key)
+        self.tenant = tenant
+        self.environment = environment
         self.company = company or f"pytest-{uuid.uuid4().hex[:12]}"
         self.base_url = f"{self.url}/{self.tenant}/{self.environment}/{quote(self.company)}/channelManager"
 
@@ -124,3 +129,18 @@ class WSGIAdapter(BaseAdapter):
 
     def close(self):
         pass
+
+
+def for_scenarios(scenarios) -> dict:
+    """Handle options the loaded scenarios call for: a key with the Channel Manager permission
+    where they restrict keys, and their first tenant, environment and company where they
+    restrict namespaces (tests then share that company; each test's cleanup empties it)."""
+    options: dict = {}
+    for scenario in scenarios:
+        keys = [entry["key"] for entry in scenario.api_keys if entry["channel_manager"]]
+        if keys:
+            options["api_key"] = keys[0]
+        for name, option in (("tenants", "tenant"), ("environments", "environment"), ("companies", "company")):
+            if scenario.namespaces.get(name):
+                options[option] = scenario.namespaces[name][0]
+    return options
