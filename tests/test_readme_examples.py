@@ -17,3 +17,16 @@ def test_the_plugin_examples_pass(pytester):
     pytester.makepyfile(test_readme=code)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+def test_the_container_snippets_parse():
+    """Compose, GitHub Actions and GitLab snippets: valid YAML that waits on /_sim/health."""
+    import yaml
+
+    blocks = re.findall(r"```yaml\n(.*?)```", readme_section("Container image"), re.S)
+    assert len(blocks) == 3
+    documents = [yaml.safe_load(block) for block in blocks]
+    compose, actions, gitlab = documents
+    assert compose["services"]["tests"]["depends_on"]["cm-sim"]["condition"] == "service_healthy"
+    assert any("/_sim/health" in step.get("run", "") for step in actions["jobs"]["integration"]["steps"])
+    assert any("/_sim/health" in line for line in gitlab["integration"]["script"])
