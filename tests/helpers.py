@@ -5,8 +5,10 @@ import copy
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -196,3 +198,25 @@ class Served:
         printed, self.errors = self.process.communicate(timeout=20)
         assert self.process.returncode == 0, self.errors
         return printed
+
+
+class Endpoint:
+    """A real local HTTP endpoint (a webhook receiver): each POST's body goes to `answer(handler, body)`."""
+
+    def __init__(self, answer):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                answer(self, self.rfile.read(int(self.headers.get("Content-Length", 0))))
+
+            do_GET = do_POST  # a followed redirect would come as a GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -3,13 +3,11 @@ import hashlib
 import hmac
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from simulator import Backend, create_app, parse_scenario
-from tests.helpers import BASE, DEMO, PLAIN, TENANT, Api, assert_error, line, order_body, past_day
+from tests.helpers import BASE, DEMO, PLAIN, TENANT, Api, Endpoint, assert_error, line, order_body, past_day
 
 OTA = """
 [ota]
@@ -36,34 +34,21 @@ def ota():
     backend.close()
 
 
-class Receiver:
-    """A real local HTTP endpoint that records webhook deliveries; it can fail the first ones."""
+class Receiver(Endpoint):
+    """Records webhook deliveries; it can fail the first ones."""
 
     def __init__(self, failures=0):
         self.received, self.failures = [], failures
-        receiver = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.failures:
-                    receiver.failures -= 1
-                    self.send_response(500)
-                else:
-                    receiver.received.append((dict(self.headers), json.loads(body), body))
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def _answer(self, handler, body: bytes) -> None:
+        if self.failures:
+            self.failures -= 1
+            handler.send_response(500)
+        else:
+            self.received.append((dict(handler.headers), json.loads(body), body))
+            handler.send_response(200)
+        handler.end_headers()
 
 
 @pytest.fixture

@@ -2,13 +2,12 @@
 redirects, a sender per subscriber, and caps on subscriptions."""
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from simulator import Backend, create_app, parse_scenario
 from simulator.webhooks import SUBSCRIPTIONS_IN_ALL, SUBSCRIPTIONS_PER_COMPANY
-from tests.helpers import TENANT, Api, order_body
+from tests.helpers import TENANT, Api, Endpoint, order_body
 from tests.test_ota import WEBHOOK, Receiver, run, subscribe
 
 OTHER = f"/{TENANT}/production/Other%2520Company"
@@ -27,30 +26,7 @@ def deliveries(client):
             for e in client.get("/_sim/journal?operation=webhook_delivery").get_json()]
 
 
-class Server:
-    """A local HTTP endpoint whose POST handler is `answer(handler)`."""
-
-    def __init__(self, answer):
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                answer(self)
-
-            do_GET = do_POST  # a followed redirect would come as a GET
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Hanging(Server):
+class Hanging(Endpoint):
     """Takes each delivery and never answers, until closed (then it hangs up)."""
 
     def __init__(self):
@@ -59,7 +35,7 @@ class Hanging(Server):
         self.released = threading.Event()
         super().__init__(self._hang)
 
-    def _hang(self, handler):
+    def _hang(self, handler, body):
         self.connections += 1
         self.taken.set()
         self.released.wait(30)
@@ -88,7 +64,7 @@ def closing():
 
 
 def test_a_receiver_that_trickles_its_answer_is_given_up_at_the_deadline(closing):
-    def trickle(handler):
+    def trickle(handler, body):
         try:
             for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
                 handler.wfile.write(bytes([byte]))
@@ -98,7 +74,7 @@ def test_a_receiver_that_trickles_its_answer_is_given_up_at_the_deadline(closing
 
     backend, client, api = simulator(timeout_seconds=0.5)
     closing(backend)
-    receiver = Server(trickle)
+    receiver = Endpoint(trickle)
     closing(receiver)
     subscribe(client, receiver.url)
     api.created(order_body())
@@ -110,7 +86,7 @@ def test_a_receiver_that_trickles_its_answer_is_given_up_at_the_deadline(closing
 def test_a_huge_answer_is_not_read(closing):
     sent, done, size = [0], threading.Event(), 128 * 1024 * 1024
 
-    def stream(handler):
+    def stream(handler, body):
         chunk = bytes(1024 * 1024)
         try:
             handler.send_response(200)
@@ -126,7 +102,7 @@ def test_a_huge_answer_is_not_read(closing):
 
     backend, client, api = simulator(timeout_seconds=5)
     closing(backend)
-    receiver = Server(stream)
+    receiver = Endpoint(stream)
     closing(receiver)
     subscribe(client, receiver.url)
     api.created(order_body())
@@ -140,15 +116,15 @@ def test_a_huge_answer_is_not_read(closing):
 def test_a_redirect_is_a_failed_attempt_and_is_not_followed(closing):
     followed = []
 
-    def record(handler):
+    def record(handler, body):
         followed.append(handler.command)
         handler.send_response(200)
         handler.end_headers()
 
-    target = Server(record)
+    target = Endpoint(record)
     closing(target)
 
-    def redirect(handler):
+    def redirect(handler, body):
         handler.send_response(302)
         handler.send_header("Location", target.url)
         handler.send_header("Content-Length", "0")
@@ -156,7 +132,7 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(closing):
 
     backend, client, api = simulator(timeout_seconds=2)
     closing(backend)
-    redirecting = Server(redirect)
+    redirecting = Endpoint(redirect)
     closing(redirecting)
     subscribe(client, redirecting.url)
     api.created(order_body())
@@ -171,13 +147,13 @@ def test_a_2xx_answer_is_delivered(closing):
     backend, client, api = simulator(timeout_seconds=2)
     closing(backend)
 
-    def accepted(handler):
+    def accepted(handler, body):
         handler.send_response(202)
         handler.send_header("Content-Length", "2")
         handler.end_headers()
         handler.wfile.write(b"ok")
 
-    receiver = Server(accepted)
+    receiver = Endpoint(accepted)
     closing(receiver)
     subscribe(client, receiver.url)
     api.created(order_body())
