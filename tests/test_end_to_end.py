@@ -1,5 +1,4 @@
 """`cm-sim serve` as a partner runs it: real process, real HTTP, the getting-started walk-through."""
-import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -8,7 +7,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import DEMO, HEADERS, TENANT, Served, seed_create_body, visit_day
+from tests.helpers import DEMO, TENANT, Served, seed_create_body, visit_day
+
 
 @pytest.fixture
 def data_file(tmp_path):
