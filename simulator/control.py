@@ -27,7 +27,7 @@ from simulator.manifest import manifest_page
 from simulator.model import InvalidImport
 from simulator.render import order_json
 from simulator.scenario import (
-    MAX_NESTING, ScenarioError, UnusableData, bundled_scenario, is_bundled_name, load_scenario, load_scenario_inside,
+    JSON_SURROGATE, MAX_NESTING, ScenarioError, UnusableData, bundled_scenario, is_bundled_name, load_scenario, load_scenario_inside,
     parse_scenario, scenario_text, usable_data,
     validate_faults,
 )
@@ -39,7 +39,6 @@ UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 CHANGING = ("POST", "PUT", "DELETE")
 BODY_TYPES = {"control.add_scenario": ("application/json", "application/toml")}  # else JSON only
 HOST = re.compile(r"(\[[0-9A-Za-z:.%]+\]|[^:\[\]]+)(?::[0-9]*)?")
-SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")  # escaped, or as raw bytes
 LONGEST_NAME = 1024  # characters of a posted scenario's ?name=
 LONGEST_PATH = 1024
 MOST_RULES = 1000  # rules added in one call
@@ -392,7 +391,7 @@ def _json(optional: bool = False):
         return None
     try:
         body = json.loads(data, parse_constant=_not_finite, parse_int=_whole_number)
-        return usable_data(body, surrogates=bool(SURROGATE.search(data)))
+        return usable_data(body, surrogates=bool(JSON_SURROGATE.search(data)))
     except RecursionError:
         raise BadRequest(f"the body nests deeper than {MAX_NESTING} levels") from None
     except UnusableData as error:

@@ -5,7 +5,6 @@ side (simulator.api) reads the request, carries out a transport fault and journa
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -20,13 +19,11 @@ from simulator.gateway import TooManyRequests, Unavailable
 from simulator.guids import parse_guid
 from simulator.model import Namespace
 from simulator.render import order_summary
+from simulator.scenario import JSON_SURROGATE, without_lone_surrogates
 from simulator.store import Trace
 
 NOT_JSON = object()
 SUPPORTED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-# a lone surrogate, escaped (\ud800) or as raw UTF-8-style bytes (ED A0 80), which json.loads lets through
-SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 DOMAIN_OUTCOMES = ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "lose_response")
 
 
@@ -253,19 +250,7 @@ def _json(data: bytes):
         body = json.loads(data, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return NOT_JSON
-    return without_lone_surrogates(body) if SURROGATE.search(data) else body
-
-
-def without_lone_surrogates(value):
-    """Replace lone surrogates (valid JSON, not valid text) with U+FFFD, as a UTF-16
-    platform does when it writes them out as UTF-8."""
-    if isinstance(value, str):
-        return LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [without_lone_surrogates(entry) for entry in value]
-    if isinstance(value, dict):
-        return {without_lone_surrogates(key): without_lone_surrogates(entry) for key, entry in value.items()}
-    return value
+    return without_lone_surrogates(body) if JSON_SURROGATE.search(data) else body
 
 
 def _reject_constant(name: str):

@@ -30,6 +30,8 @@ LARGEST_WHOLE_NUMBER = 2**63 - 1
 MAX_SCENARIO_BYTES = 32 * 1024 * 1024  # what the server takes as a request body
 RULE_ID = r"^[A-Za-z0-9_.-]{1,60}$"
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# a lone surrogate in JSON bytes, escaped (\ud800) or as raw UTF-8-style bytes (ED A0 80), which json.loads lets through
+JSON_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 # an escaped surrogate in TOML text (invalid TOML): a \uD800-style escape not itself escaped
 ESCAPED_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u[dD][89a-fA-F][0-9a-fA-F]{2}|U0000[dD][89a-fA-F][0-9a-fA-F]{2})")
 
@@ -528,6 +530,18 @@ def _check_nesting(value) -> None:
         if depth > MAX_NESTING:
             raise UnusableData(f"nests deeper than {MAX_NESTING} levels")
         pending.extend((child, depth + 1) for child in children)
+
+
+def without_lone_surrogates(value):
+    """Parsed JSON with lone surrogates (valid JSON, not valid text) replaced by U+FFFD, as a
+    UTF-16 platform does when it writes them out as UTF-8."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(entry) for entry in value]
+    if isinstance(value, dict):
+        return {without_lone_surrogates(key): without_lone_surrogates(entry) for key, entry in value.items()}
+    return value
 
 
 def _usable(value, surrogates: bool):
