@@ -3,10 +3,11 @@
 These machines reach no container registry, so the image is built with podman from a local
 Debian bookworm base made once with debootstrap (`localhost/debian-base:bookworm`, reused when
 present), through `make image` itself with the flags this machine needs (see the notes on
-containers). Then, against running containers: the health endpoint, the README's curl flow
-(create, get, list, confirm, delete), scenarios from the mounted /scenarios and bundled ones,
-the control API through a Host other than localhost, the HEALTHCHECK (`podman inspect`), a
-stop (`podman stop`, timed: within its 10 s), and a restart on the same /data volume.
+containers). Then, against running containers: the health endpoint, the README's quick start
+pasted into bash, scenarios from the mounted /scenarios and bundled ones, the control API
+through a Host other than localhost, the HEALTHCHECK (`podman inspect`), a stop (`podman stop`,
+timed: within its 10 s), a restart on the same /data volume, and docs/containers.md's
+`docker run -d` example pasted with podman.
 
 Needs root (it installs podman, runc and debootstrap with apt-get when missing). Exits 1,
 naming each failure, when anything is wrong; removes its containers and volume in any case.
@@ -32,12 +33,15 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests import doc_examples  # noqa: E402 (the README's examples, as the tests read them)
 BASE_IMAGE = "localhost/debian-base:bookworm"
 IMAGE = "localhost/cm-sim-test"
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
 STOP_LIMIT = 10.0  # docker stop's and podman stop's default grace period
 RUN = uuid.uuid4().hex[:8]
 NAME = f"cm-sim-image-test-{RUN}"
+EXAMPLE = f"cm-sim-image-test-example-{RUN}"
 VOLUME = f"cm-sim-image-test-{RUN}"
 KEY = {"x-np-api-key": "any-key"}
 PARTNER = "21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"
@@ -261,6 +265,7 @@ def drive(work: Path) -> None:
     if orders:
         phase(f"import {orders:,} orders", populate, server, orders)
     phase("second stop", stop_and_check, "second stop" + (f" with {orders:,} more orders" if orders else ""))
+    pasted_run_example(work, tag)
 
 
 def start(tag: str, port: int, mounts: list[str], args: list[str]) -> float | None:
@@ -296,45 +301,52 @@ def processes(server: Client) -> None:
 
 
 def readme_flow(server: Client) -> str:
-    """The README's quick start: create (Issued), get, list; a Draft confirmed; a delete."""
-    print("README flow", flush=True)
-    visit = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
+    """The README's quick start pasted into bash against the container (8080 mapped to its
+    published port): create (Issued), get, list, delete; a Draft replaced and confirmed."""
+    print("README quick start, pasted", flush=True)
+    settings, calls = doc_examples.quick_start()
+    result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", (settings + calls).replace("8080", str(server.port))],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    values = doc_examples.json_values(result.stdout)
+    check(result.returncode == 0 and len(values) == 6, f"it runs to the end: exit {result.returncode}, {len(values)} answers"
+          + ("" if result.returncode == 0 else f"\n{result.stdout[-2000:]}"))
+    if len(values) != 6:
+        raise Failure("the README's quick start failed against the container")
+    created, got, listed, deleted, replaced, confirmed = values
+    check(created.get("status") == "Issued" and len(doc_examples.wallets(created)) == 2,
+          f"create: {created.get('status')}, {len(doc_examples.wallets(created))} wallets")
+    check(f":{server.port}/_sim/manifest?" in created.get("manifestUrl", ""), "its manifestUrl points at the published port")
+    check(got == created and [order["orderId"] for order in listed] == [created["orderId"]], "get and list find it")
+    check(deleted.get("status") == "Cancelled", f"delete: {deleted.get('status')}")
+    check(replaced.get("status") == "Draft" and len(doc_examples.wallets(replaced)) == 3,
+          f"replace of a Draft: {replaced.get('status')}, {len(doc_examples.wallets(replaced))} wallets")
+    check(confirmed.get("status") == "Issued", f"confirm: {confirmed.get('status')}")
+    return confirmed["orderId"]
 
-    def body(reference: str, paid: bool) -> dict:
-        order = {"partnerId": PARTNER, "sellToOrderReference": reference,
-                 "items": [{"itemNumber": "31001", "visitDate": visit, "visitTime": "10:30:00", "quantity": 2,
-                            "wallet": {"names": ["Jane Doe", "John Doe"],
-                                       "externalReferenceNumbers": [f"JD-{reference}", f"JOHN-{reference}"]}}],
-                 "sellToEmail": "guest@example.com", "sellToName": "Jane Doe", "sellToLanguage": "ENU"}
-        if paid:
-            order["paymentReference"] = "PAY-987654"
-        return order
 
-    status, created = server.call("POST", API, body(f"IMAGE-TEST-{RUN}", True), headers=KEY)
-    order_id = created.get("orderId") if isinstance(created, dict) else None
-    check(status == 201 and created.get("status") == "Issued", f"create: {status} {created.get('status')}")
-    wallets = [w for item in created.get("items", []) for w in item.get("wallets", [])]
-    check(len(wallets) == 2 and bool(created.get("manifestUrl")), f"create: {len(wallets)} wallets and a manifestUrl")
-    if created.get("manifestUrl"):
-        page, _ = server.call("GET", created["manifestUrl"].split(f":{server.port}", 1)[-1], raw=True)
-        check(page == 200 and f":{server.port}/" in created["manifestUrl"],
-              f"manifestUrl points at the published port and answers: {page}")
-    status, got = server.call("GET", f"{API}/{order_id}", headers=KEY)
-    check(status == 200 and got.get("orderId") == order_id, f"get: {status}")
-    status, listed = server.call("GET", f"{API}/orders/{PARTNER}?status=Issued&receivedAtFrom=2026-01-01T00%3A00%3A00Z",
-                                 headers=KEY)
-    check(status == 200 and order_id in json.dumps(listed), f"list by partner finds it: {status}")
-
-    status, draft = server.call("POST", API, body(f"IMAGE-TEST-DRAFT-{RUN}", False), headers=KEY)
-    check(status == 201 and draft.get("status") == "Draft", f"create without paymentReference: {status} {draft.get('status')}")
-    draft_id = draft.get("orderId")
-    status, confirmed = server.call("POST", f"{API}/{draft_id}/confirm", {"paymentReference": "PAY-987654"}, headers=KEY)
-    check(status == 200 and confirmed.get("status") == "Issued", f"confirm: {status} {confirmed.get('status')}")
-
-    status, other = server.call("POST", API, body(f"IMAGE-TEST-DELETE-{RUN}", False), headers=KEY)
-    status, deleted = server.call("DELETE", f"{API}/{other.get('orderId')}", headers=KEY)
-    check(status == 200 and deleted.get("status") == "Cancelled", f"delete a Draft: {status} {deleted.get('status')}")
-    return order_id
+def pasted_run_example(work: Path, tag: str) -> None:
+    """docs/containers.md's `docker run -d` example, pasted with podman for docker and this
+    run's image, port, name and volume; then what it claims: the scenarios it loads, --data."""
+    [example] = [block for block in doc_examples.blocks((ROOT / "docs/containers.md").read_text(), "sh")
+                 if "docker run -d" in block]
+    port = free_port()
+    script = (example.replace("docker ", "podman ").replace(f"cm-sim:{version()}", tag)
+              .replace("--name cm-sim", f"--name {EXAMPLE}").replace("cm-sim-data", EXAMPLE)
+              .replace("-p 8080:8080", f"-p 127.0.0.1:{port}:8080").replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
+    print(f"\ndocs/containers.md's run example as {EXAMPLE}, port {port}", flush=True)
+    (work / "my-scenarios").mkdir(mode=0o755)
+    (work / "my-scenarios" / "mine.toml").write_text(MINE)
+    (work / "my-scenarios" / "mine.toml").chmod(0o644)
+    result = subprocess.run(["timeout", "60", "bash", "-e", "-c", script], cwd=work, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    if not check(result.returncode == 0, f"it starts and becomes ready (exit {result.returncode})"):
+        print(result.stdout[-2000:])
+        return
+    status, body = Client(port).call("GET", "/_sim/scenarios")
+    check(status == 200 and "Guided tours are sold out" in json.dumps(body) and "image test" in json.dumps(body),
+          "--scenario sold-out mine.toml: the bundled one and the mounted one are loaded")
+    command = podman("exec", EXAMPLE, "cat", "/proc/1/cmdline").stdout.replace("\0", " ")
+    check("--data /data/state.json" in command, "it keeps its data in /data/state.json")
 
 
 def scenario_loads(server: Client) -> None:
@@ -438,8 +450,10 @@ def populate(server: Client, count: int) -> None:
 
 def cleanup(work: Path) -> None:
     if shutil.which("podman"):
-        podman("rm", "--force", "--time", "0", NAME, check=False)
-        podman("volume", "rm", "--force", VOLUME, check=False)
+        for container in (NAME, EXAMPLE):
+            podman("rm", "--force", "--time", "0", container, check=False)
+        for volume in (VOLUME, EXAMPLE):
+            podman("volume", "rm", "--force", volume, check=False)
     shutil.rmtree(work, ignore_errors=True)
 
 
