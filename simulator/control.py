@@ -121,8 +121,10 @@ def is_loopback(name: str) -> bool:
 
 @bp.get("/")
 def dashboard():
-    """The dashboard (with a control token, open it as /_sim/?token=...); no other site may frame it."""
-    response = Response(dashboard_page(backend(), request.host_url.rstrip("/")), content_type="text/html; charset=utf-8")
+    """The dashboard (with a control token, open it as /_sim/?token=...), of one namespace with
+    ?tenant=&environment=&company=; no other site may frame it."""
+    page = dashboard_page(backend(), request.host_url.rstrip("/"), request.args)
+    response = Response(page, content_type="text/html; charset=utf-8")
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
     return response
