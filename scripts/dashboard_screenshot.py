@@ -1,6 +1,7 @@
 """Save a screenshot of the dashboard with some orders, faults and journal entries on it."""
 import shutil
 import sys
+from datetime import date, timedelta
 
 import requests
 from playwright.sync_api import sync_playwright
@@ -10,12 +11,19 @@ from simulator.server import ThreadedServer
 
 PARTNER = "21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"
 API = "/01234567-89ab-cdef-0123-456789abcdef/production/CRONUS%20International%20Ltd./channelManager"
+WEBHOOK = "/01234567-89ab-cdef-0123-456789abcdef/production/CRONUS%20International%20Ltd./webhook"
 HEADERS = {"x-np-api-key": "screenshot"}
+
+
+def visit_day() -> str:
+    """A Tuesday five weeks or more ahead (guided tours run Tuesday to Sunday)."""
+    day = date.today() + timedelta(weeks=5)
+    return (day + timedelta(days=(1 - day.weekday()) % 7)).isoformat()
 
 
 def order(reference, paid=True, **item):
     body = {"partnerId": PARTNER, "sellToOrderReference": reference, "sellToName": "Jane Doe",
-            "items": [{"itemNumber": "31001", "visitDate": "2031-06-03", "visitTime": "10:00:00", **item}]}
+            "items": [{"itemNumber": "31001", "visitDate": visit_day(), "visitTime": "10:00:00", **item}]}
     if paid:
         body["paymentReference"] = "PAY-" + reference
     return body
@@ -31,6 +39,8 @@ def main(path: str) -> None:
                       headers=HEADERS, timeout=30)
         post(order("SIM-FAIL-CAPACITY-1004", itemNumber="31010"))
         post(order("WEB-1005", quantity=0))
+        requests.post(server.url + WEBHOOK, json={"notificationUrl": "http://127.0.0.1:9000/hooks/cm",
+                                                 "eventName": "ota_cm_order_processed"}, headers=HEADERS, timeout=30)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
