@@ -19,6 +19,7 @@ TOO_LARGE = f"The request body is larger than the simulator takes ({MAX_BODY_BYT
 HTTP_ERROR_CODES = {404: "resource_not_found"}
 LOGGED_MESSAGE = 80  # characters of an error message the console line shows
 UNEXPECTED = "The simulator failed unexpectedly while answering this call; its log has the details."
+DASHBOARD = "/_sim/"
 
 log = logging.getLogger("simulator")
 requests_log = logging.getLogger("cm_sim.requests")  # one line per request; cm-sim serve prints it unless --quiet
@@ -49,6 +50,8 @@ def create_app(backend: Backend | None = None, control_token: str | None = None,
 
     @app.after_request
     def log_request(response):
+        if request.path == DASHBOARD and response.status_code < 400:
+            return response  # the open dashboard reloads itself every few seconds: not worth a line each time
         call = g.get("call") or {"namespace": "-", "operation": f"{request.method} {request.path}", "order_id": "-"}
         status = f"{response.status_code} lost:{call['lost']}" if call.get("lost") else response.status_code
         duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000

@@ -118,15 +118,9 @@ def _error_message(body) -> str:
 
 def _subscriptions(webhooks, chosen) -> list[dict]:
     """Every webhook subscription (of the chosen namespace), with its namespace."""
-    namespaces = [chosen] if chosen is not None else _subscribed_namespaces(webhooks)
+    namespaces = [chosen] if chosen is not None else webhooks.subscribed_namespaces()
     return [{"namespace": label(namespace), **subscription}
             for namespace in namespaces for subscription in webhooks.subscriptions(namespace)]
-
-
-def _subscribed_namespaces(webhooks) -> list[tuple[str, str, str]]:
-    # Webhooks lists subscriptions per namespace only; which namespaces have some is its own
-    with webhooks._lock:
-        return sorted(webhooks._subscribers)
 
 
 def _known_namespaces(backend, chosen) -> list[dict]:
@@ -137,7 +131,7 @@ def _known_namespaces(backend, chosen) -> list[dict]:
     known = {order.namespace for order in every} | {booking[0] for booking in bookings}
     known.update(tuple(entry["namespace"][key] for key in NAMESPACE_KEYS)
                  for entry in backend.journal.query({"limit": str(JOURNAL_ROWS)}))
-    known.update(_subscribed_namespaces(backend.webhooks))
+    known.update(backend.webhooks.subscribed_namespaces())
     if chosen is not None:
         known.add(chosen)
     return [{**dict(zip(NAMESPACE_KEYS, namespace)), "label": label(namespace), "chosen": namespace == chosen}

@@ -131,6 +131,10 @@ class Webhooks:
         with self._lock:
             return [_odata(s.subscription) for s in self._subscribers.get(namespace, {}).values()]
 
+    def subscribed_namespaces(self) -> list[tuple]:
+        with self._lock:
+            return sorted(self._subscribers)
+
     def subscription(self, namespace: tuple, subscription_id: str) -> dict:
         with self._lock:
             found = self._subscribers.get(namespace, {}).get(subscription_id.strip("{}").lower())

@@ -126,7 +126,10 @@ def test_console_prints_a_line_per_request_unless_quiet():
     server = Served(quiet=False)
     created = server.call("POST", json=seed_create_body())
     server.call("GET", "/not-a-guid")
-    *printed, stopped = server.stop().splitlines()
+    requests.get(server.url + "/_sim/", timeout=10)  # the dashboard, which reloads itself: no line
+    requests.get(server.url + "/_sim/clock", timeout=10)
+    *printed, clock, stopped = server.stop().splitlines()
+    assert clock.endswith(" - GET /_sim/clock 200 " + clock.split()[-2] + " -")
     order_id = created.json()["orderId"]
     assert printed[-2].endswith(f" {TENANT}/production/CRONUS International Ltd. create 201 " + printed[-2].split()[-2] + f" {order_id}")
     assert " get 400 " in printed[-1] and printed[-1].endswith(" not-a-guid generic_error: Invalid order id")
