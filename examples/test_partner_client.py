@@ -1,4 +1,6 @@
 """The sample integration's own test suite, run against the simulator's pytest plugin."""
+import datetime
+
 import pytest
 
 from partner_client import (
@@ -6,8 +8,10 @@ from partner_client import (
 )
 
 PARTNER = "21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"
-VISIT = {"itemNumber": "31001", "visitDate": "2031-06-03", "visitTime": "10:30:00"}
-TOUR = {"itemNumber": "31010", "visitDate": "2031-06-03", "visitTime": "10:00:00"}
+TODAY = datetime.date.today()
+TUESDAY = (TODAY + datetime.timedelta(days=35 + (1 - TODAY.weekday()) % 7)).isoformat()  # tours run on Tuesdays
+VISIT = {"itemNumber": "31001", "visitDate": TUESDAY, "visitTime": "10:30:00"}
+TOUR = {"itemNumber": "31010", "visitDate": TUESDAY, "visitTime": "10:00:00"}
 
 
 @pytest.fixture(params=["server", "inprocess"])

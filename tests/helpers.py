@@ -46,6 +46,11 @@ def visit_day(weekday: int = 1, weeks: int = 5) -> str:
     return (day + timedelta(days=(weekday - day.weekday()) % 7)).isoformat()
 
 
+TUESDAY = visit_day(1)  # tours run on it
+MONDAY = visit_day(0)  # tours do not
+WEDNESDAY = visit_day(2)
+
+
 def past_day() -> str:
     return (date.today() - timedelta(days=3)).isoformat()
 

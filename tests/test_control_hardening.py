@@ -18,7 +18,7 @@ from simulator import Backend, create_app
 from simulator.manifest import manifest_page
 from simulator.model import order_from_dict
 from simulator.scenario import default_scenario_path, parse_scenario
-from tests.helpers import Api, Served, line, order_body
+from tests.helpers import Api, Served, TUESDAY, line, order_body
 
 REBOUND = "rebind.attacker.example:8080"
 PYTHON_WORDS = re.compile(r"[a-z]Error\b|(?i:python|traceback|recursion|embedded null|isoformat|too large to convert|"
@@ -340,7 +340,7 @@ def test_an_ota_order_with_an_unknown_pending_outcome_is_refused():
     source, target = Backend(scenarios=[by_hand]), Backend(scenarios=[by_hand])
     try:
         client, other = create_app(source).test_client(), create_app(target).test_client()
-        state = exported(client, order_body(items=[line(visit_date="2031-06-03")]))
+        state = exported(client, order_body(items=[line(visit_date=TUESDAY)]))
         assert state["orders"][0]["status"] == "Submitted"
         state["orders"][0]["pending_outcome"] = {"explode": True}
         refused_in_our_words(other.put("/_sim/state", json=state))

@@ -6,10 +6,9 @@ import pytest
 from simulator import Backend, create_app
 from simulator.scenario import load_scenario
 from simulator.transport import TransportFault
-from tests.helpers import DEMO, TENANT, Api, assert_error, line, order_body
+from tests.helpers import Api, DEMO, TENANT, TUESDAY, assert_error, line, order_body
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-TUESDAY = "2031-06-03"
 
 
 def served(name):

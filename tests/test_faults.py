@@ -2,7 +2,7 @@
 import pytest
 
 from simulator.transport import TransportFault
-from tests.helpers import DEMO, PLAIN, TENANT, Api, assert_error, line, order_body
+from tests.helpers import Api, DEMO, PLAIN, TENANT, TUESDAY, assert_error, line, order_body
 
 
 @pytest.fixture
@@ -20,8 +20,8 @@ def fired(client, rule_id):
 
 def test_fail_issuance_leaves_the_order_in_error_and_replace_recovers_it(api, client, rules):
     rules({"id": "boom", "operation": "create", "fail_issuance": "Admission Code {admission} has no available time slots for expected visit date {visit_date}."})
-    body = order_body(reference="F1", items=[line(item="31010", visit_date="2031-06-03")])
-    message = "Admission Code TOUR has no available time slots for expected visit date 2031-06-03."
+    body = order_body(reference="F1", items=[line(item="31010", visit_date=TUESDAY)])
+    message = f"Admission Code TOUR has no available time slots for expected visit date {TUESDAY}."
     assert_error(api.create(body), 400, message)
     summary = api.find("F1")
     assert (summary["status"], summary["statusMessage"]) == ("Error", message)
@@ -74,7 +74,7 @@ def test_probability_with_a_seed_is_repeatable(client):
 @pytest.mark.parametrize("criterion, matching, other", [
     ({"partner": PLAIN}, order_body(partner=PLAIN), order_body()),
     ({"reference": "vip-*"}, order_body(reference="vip-7"), order_body(reference="REGULAR")),
-    ({"item": "31010"}, order_body(items=[line(), line(item="31010", visit_date="2031-06-03")]), order_body()),
+    ({"item": "31010"}, order_body(items=[line(), line(item="31010", visit_date=TUESDAY)]), order_body()),
     ({"company": "CRONUS International Ltd."}, order_body(), None),
     ({"tenant": TENANT, "environment": "production"}, order_body(), None),
 ])

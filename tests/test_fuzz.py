@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator import Backend, create_app
-from tests.helpers import BASE, DEMO, HEADERS, line, order_body
+from tests.helpers import BASE, DEMO, HEADERS, TUESDAY, line, order_body
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
@@ -29,7 +29,7 @@ class Recorder(logging.Handler):
 
 def mutated_bodies():
     base = order_body(items=[line(), line(item="32001", wallet={"componentSchedule": [
-        {"itemNumber": "31010", "visitDate": "2031-06-03", "visitTime": "10:00:00"}]})])
+        {"itemNumber": "31010", "visitDate": TUESDAY, "visitTime": "10:00:00"}]})])
 
     def mutate(choice):
         kind, key, value = choice

@@ -3,20 +3,19 @@ import pytest
 
 from simulator.magic import MAGIC_VALUES
 from simulator.transport import TransportFault
-from tests.helpers import assert_error, line, order_body
+from tests.helpers import TUESDAY, assert_error, line, order_body
 
-DAY = "2031-06-03"  # a Tuesday, far ahead
 
 
 @pytest.mark.parametrize("reference, message", [
-    ("SIM-FAIL-NO-SLOT-1", f"Admission Code TOUR has no available time slots for expected visit date {DAY}."),
-    ("SIM-FAIL-CAPACITY-1", f"The reservation capacity for TOUR at {DAY} 10:00:00 has been exceeded. "
+    ("SIM-FAIL-NO-SLOT-1", f"Admission Code TOUR has no available time slots for expected visit date {TUESDAY}."),
+    ("SIM-FAIL-CAPACITY-1", f"The reservation capacity for TOUR at {TUESDAY} 10:00:00 has been exceeded. "
                             "A maximum of 10 with method SALES is permitted. This action would make it 11."),
-    ("SIM-FAIL-PAST-DATE-1", f"Expected visit date {DAY} for admission code TOUR is in the past."),
+    ("SIM-FAIL-PAST-DATE-1", f"Expected visit date {TUESDAY} for admission code TOUR is in the past."),
     ("sim-fail-extref-1", "The selected external reference is already in use with another wallet. Requested reference: MY-REF"),
 ])
 def test_issuance_magic_values_leave_the_order_in_error(api, reference, message):
-    items = [line(item="31010", visit_date=DAY, visit_time="10:00:00", wallet={"externalReferenceNumbers": ["MY-REF"]})]
+    items = [line(item="31010", visit_date=TUESDAY, visit_time="10:00:00", wallet={"externalReferenceNumbers": ["MY-REF"]})]
     assert_error(api.create(order_body(reference=reference, items=items)), 400, message)
     summary = api.find(reference.upper())
     assert (summary["status"], summary["statusMessage"]) == ("Error", message)

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from simulator import Backend, create_app, parse_scenario
-from tests.helpers import BASE, DEMO, PLAIN, TENANT, Api, Endpoint, assert_error, line, order_body, past_day
+from tests.helpers import (BASE, DEMO, MONDAY, PLAIN, TENANT, TUESDAY, Api, Endpoint, assert_error, line, order_body,
+                           past_day)
 
 OTA = """
 [ota]
@@ -128,7 +129,7 @@ def test_sync_processes_inside_the_call(ota, receiver):
     response = client.post(BASE + "?sync=1", json=order_body(), headers={"x-np-api-key": "k"})
     assert (response.status_code, response.get_json()["status"]) == (201, "Issued")
     assert response.get_json()["buyFromOrderReference"].startswith("CM-")
-    failed = client.post(BASE + "?sync=true", json=order_body(reference="PAST-SYNC", items=[line(item="31010", visit_date="2031-06-02")]),
+    failed = client.post(BASE + "?sync=true", json=order_body(reference="PAST-SYNC", items=[line(item="31010", visit_date=MONDAY)]),
                          headers={"x-np-api-key": "k"})
     assert failed.get_json()["message"].startswith("Admission Code TOUR has no available time slots")
     assert client.post("/_sim/webhooks/flush").get_json() == {"flushed": True}
@@ -157,12 +158,12 @@ def test_payment_reference_keeps_50_characters(ota):
 def test_issuance_failure_is_settled_in_error_and_replace_submits_again(ota, receiver):
     _, client, api = ota
     subscribe(client, receiver.url)
-    order = api.created(order_body(items=[line(item="31010", visit_date="2031-06-02")]))  # a Monday
+    order = api.created(order_body(items=[line(item="31010", visit_date=MONDAY)]))  # a Monday
     run(client)
     failed = api.get(order["orderId"]).get_json()
     assert failed["status"] == "Error"
-    assert failed["statusMessage"] == "Admission Code TOUR has no available time slots for expected visit date 2031-06-02."
-    replaced = api.replace(order["orderId"], order_body(items=[line(item="31010", visit_date="2031-06-03")])).get_json()
+    assert failed["statusMessage"] == f"Admission Code TOUR has no available time slots for expected visit date {MONDAY}."
+    replaced = api.replace(order["orderId"], order_body(items=[line(item="31010", visit_date=TUESDAY)])).get_json()
     assert (replaced["status"], replaced["buyFromOrderReference"]) == ("Submitted", order["buyFromOrderReference"])
     run(client)
     assert api.get(order["orderId"]).get_json()["status"] == "Issued"

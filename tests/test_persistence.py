@@ -6,7 +6,7 @@ from tinydb import TinyDB
 
 from simulator import Backend, create_app
 from simulator.persistence import Journal, storage_key
-from tests.helpers import DEMO, Api, line, order_body, past_day
+from tests.helpers import Api, DEMO, TUESDAY, line, order_body, past_day
 
 
 def populate(api):
@@ -66,13 +66,12 @@ def test_a_torn_last_journal_line_is_ignored(tmp_path):
 def test_restored_orders_keep_their_capacity_references_and_numbers(tmp_path):
     data = tmp_path / "state.json"
     api = Api(create_app(Backend(data_file=data, seed=3)).test_client())
-    day = "2031-06-03"  # a Tuesday
     first = api.created(order_body(reference="C1", items=[
-        line(item="31010", quantity=10, visit_date=day, visit_time="10:00:00", wallet={"externalReferenceNumbers": [f"X{i}" for i in range(10)]})]))
+        line(item="31010", quantity=10, visit_date=TUESDAY, visit_time="10:00:00", wallet={"externalReferenceNumbers": [f"X{i}" for i in range(10)]})]))
 
     backend = Backend(data_file=data, seed=3)  # same seed after a restart must not repeat numbers
     api = Api(create_app(backend).test_client())
-    response = api.create(order_body(reference="C2", items=[line(item="31010", visit_date=day, visit_time="10:00:00")]))
+    response = api.create(order_body(reference="C2", items=[line(item="31010", visit_date=TUESDAY, visit_time="10:00:00")]))
     assert response.status_code == 400
     assert "has been exceeded" in response.get_json()["message"]
     response = api.create(order_body(reference="C3", items=[line(wallet={"externalReferenceNumbers": ["X3"]})]))

@@ -1,7 +1,7 @@
 """Paths, auth, methods and namespaces."""
 import pytest
 
-from tests.helpers import BASE, DEMO, HEADERS, TENANT, Api, assert_error, order_body
+from tests.helpers import Api, BASE, DEMO, HEADERS, TENANT, TUESDAY, assert_error, order_body
 
 
 def test_missing_or_empty_api_key_is_401(client):
@@ -107,7 +107,7 @@ def test_single_and_double_encoded_company_are_the_same_namespace(client):
 def test_external_references_and_capacity_are_per_namespace(client):
     first = Api(client, f"/{TENANT}/production/One/channelManager")
     second = Api(client, f"/{TENANT}/production/Two/channelManager")
-    body = order_body(items=[{"itemNumber": "33001", "quantity": 2000, "visitDate": "2030-06-04", "visitTime": "10:00:00",
+    body = order_body(items=[{"itemNumber": "33001", "quantity": 2000, "visitDate": TUESDAY, "visitTime": "10:00:00",
                               "wallet": {"externalReferenceNumbers": ["EXT"]}}])
     first.created(body)
     second.created(body)

@@ -4,7 +4,7 @@ import requests
 
 from simulator import Backend, create_app
 from simulator.server import ThreadedServer
-from tests.helpers import BASE, DEMO, HEADERS, line, order_body
+from tests.helpers import BASE, DEMO, HEADERS, TUESDAY, line, order_body
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_hang_outlasts_the_client_timeout(server):
 
 def test_recovery_error_then_replace_then_issued(server):
     """create -> Error -> find it by reference -> replace with fixed input -> Issued."""
-    body = order_body(reference="SIM-FAIL-NO-SLOT-42", items=[line(item="32001", visit_date="2031-06-03")])
+    body = order_body(reference="SIM-FAIL-NO-SLOT-42", items=[line(item="32001", visit_date=TUESDAY)])
     failed = create(server, body)
     assert failed.status_code == 400
     [summary] = find(server, "SIM-FAIL-NO-SLOT-42")

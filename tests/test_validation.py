@@ -1,7 +1,7 @@
 """Every validation message of the synchronous API, in the real order; none stores anything."""
 import pytest
 
-from tests.helpers import DEMO, DORMANT, assert_error, line, order_body, with_value, without
+from tests.helpers import DEMO, DORMANT, TUESDAY, assert_error, line, order_body, with_value, without
 
 BODY = order_body(items=[line()])
 PACKAGE = order_body(items=[line(item="32001")])
@@ -58,15 +58,15 @@ CASES = [
     (with_value(BODY, "items", 0, "wallet", {"componentSchedule": []}),
      "wallet.componentSchedule is only valid for package items (line 10000)"),
     (package_schedule(["31010"]), "wallet.componentSchedule entries must be objects (line 10000)"),
-    (package_schedule([{"visitDate": "2027-06-01", "visitTime": "10:00:00"}]),
+    (package_schedule([{"visitDate": TUESDAY, "visitTime": "10:00:00"}]),
      "Required field 'itemNumber' is missing"),
-    (package_schedule([{"itemNumber": "31002", "visitDate": "2027-06-01", "visitTime": "10:00:00"}]),
+    (package_schedule([{"itemNumber": "31002", "visitDate": TUESDAY, "visitTime": "10:00:00"}]),
      "'31002' is not a component of package '32001' (line 10000)"),
     (package_schedule([{"itemNumber": "31010", "visitDate": "2027-6-1", "visitTime": "10:00:00"}]),
      "Required field 'visitDate' must be YYYY-MM-DD"),
-    (package_schedule([{"itemNumber": "31010", "visitDate": "2027-06-01", "visitTime": "10"}]),
+    (package_schedule([{"itemNumber": "31010", "visitDate": TUESDAY, "visitTime": "10"}]),
      "Required field 'visitTime' must be HH:mm:ss"),
-    (package_schedule([{"itemNumber": "31010", "visitDate": "2027-06-01"}]),
+    (package_schedule([{"itemNumber": "31010", "visitDate": TUESDAY}]),
      "Required field 'visitTime' is missing"),
 ]
 
@@ -113,7 +113,7 @@ def test_create_rejects_more_wallets_than_the_issuer_can_encode(api):
 
 @pytest.mark.parametrize("field, value, message", [
     ("visitTime", "10:00:00\n", "Required field 'visitTime' must be HH:mm:ss"),
-    ("visitDate", "2027-06-01\n", "Required field 'visitDate' must be YYYY-MM-DD"),
+    ("visitDate", f"{TUESDAY}\n", "Required field 'visitDate' must be YYYY-MM-DD"),
     ("visitTime", "\u0661\u0660:00:00", "Required field 'visitTime' must be HH:mm:ss"),
 ])
 def test_dates_and_times_must_match_exactly(api, field, value, message):
@@ -131,7 +131,7 @@ def test_lone_surrogates_become_replacement_characters(client):
     from tests.helpers import BASE, HEADERS
 
     raw = (b'{"partnerId":"' + DEMO.encode() + b'","sellToOrderReference":"SUR\\ud800","sellToName":"A\\udfffB",'
-           b'"items":[{"itemNumber":"\\ud800","visitDate":"2030-01-01","visitTime":"10:00:00"}]}')
+           b'"items":[{"itemNumber":"\\ud800","visitDate":"' + TUESDAY.encode() + b'","visitTime":"10:00:00"}]}')
     response = client.post(BASE, data=raw, headers={**HEADERS, "Content-Type": "application/json"})
     assert_error(response, 400, "Unknown item '\ufffd'")
     raw = raw.replace(b'"\\ud800","visitDate"', b'"31001","visitDate"')
