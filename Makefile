@@ -7,8 +7,9 @@ CKSUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
 STAMP := $(VENV)/.installed-$(CKSUM)
 TEST_STAMP := $(VENV)/.installed-test-$(CKSUM)
 BENCH_STAMP := $(VENV)/.installed-bench-$(CKSUM)
+DEV_STAMP := $(VENV)/.installed-dev-$(CKSUM)
 
-.PHONY: run test ui-deps screenshot bench soak crash clean
+.PHONY: run test lint ui-deps screenshot bench soak crash clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -28,11 +29,22 @@ $(BENCH_STAMP): $(TEST_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
+# the dev extra (ruff, mypy, stubs, pre-commit) on top of the test install
+$(DEV_STAMP): $(TEST_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(DEV_STAMP)
+
 run: $(STAMP)
 	$(BIN)/cm-sim serve $(ARGS)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (lint and format check) over the code and tests, mypy over the package (configured in pyproject.toml)
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Debian's Chromium (driven by Playwright) and zbar for the browser tests; needs root.
 ui-deps:
