@@ -6,8 +6,8 @@ import errno
 import logging
 import os
 import socket
-import threading
 import sys
+import threading
 
 DEFAULT_PORT = 8080
 
@@ -152,7 +152,7 @@ def _loopback_host(host: str) -> bool:
     if is_loopback(name):
         return True
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(name, None)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(name, None)}
     except (OSError, UnicodeError):
         return False
     return bool(addresses) and all(is_loopback(address.split("%")[0]) for address in addresses)

@@ -47,8 +47,8 @@ def dashboard_page(backend, base_url: str, query: Mapping[str, str]) -> str:
 
 def chosen_namespace(query: Mapping[str, str]) -> tuple[str, str, str] | None:
     """The namespace the page is filtered to: all three of tenant, environment and company, or none."""
-    parts = tuple(query.get(key, "") for key in NAMESPACE_KEYS)
-    return parts if all(parts) else None
+    tenant, environment, company = (query.get(key, "") for key in NAMESPACE_KEYS)
+    return (tenant, environment, company) if tenant and environment and company else None
 
 
 def label(namespace: tuple[str, str, str]) -> str:
@@ -94,7 +94,7 @@ def _orders_by_namespace(orders: list, catalog, base_url: str) -> list[dict]:
 def _journal(journal, chosen, filters: dict, rows: int) -> list[dict]:
     """The latest `rows` entries matching `filters` (in the chosen namespace), newest first."""
     if chosen is not None:
-        filters = {**filters, **dict(zip(NAMESPACE_KEYS, chosen))}
+        filters = {**filters, **dict(zip(NAMESPACE_KEYS, chosen, strict=True))}
     return list(reversed(journal.query({**filters, "limit": str(rows)})))
 
 
@@ -134,7 +134,7 @@ def _known_namespaces(backend, chosen) -> list[dict]:
     known.update(backend.webhooks.subscribed_namespaces())
     if chosen is not None:
         known.add(chosen)
-    return [{**dict(zip(NAMESPACE_KEYS, namespace)), "label": label(namespace), "chosen": namespace == chosen}
+    return [{**dict(zip(NAMESPACE_KEYS, namespace, strict=True)), "label": label(namespace), "chosen": namespace == chosen}
             for namespace in sorted(known)]
 
 

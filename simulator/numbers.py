@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 import string
 import threading
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 UPPERCASE = string.ascii_uppercase
 MAX_ATTEMPTS = 10
@@ -25,7 +26,7 @@ class NumberClash(Exception):
 class Numbers:
     def __init__(self, seed: int | str | None = None):
         self._seed = seed
-        self._generator = None
+        self._generator: Any = None  # a faker Generator, made when first needed (importing faker is slow)
         self._making = threading.Lock()
         self._used: set[str] = set()
 
@@ -48,7 +49,7 @@ class Numbers:
 
     def warm_up(self) -> None:
         """Make the generator now (in the background, once the server listens)."""
-        self._faker
+        _ = self._faker
 
     def restart(self, held) -> None:
         """Draw again as after start-up (with a seed, the same numbers in the same order);

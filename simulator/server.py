@@ -15,6 +15,7 @@ server in a background thread (for tests and embedding).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import io
 import json
@@ -24,6 +25,7 @@ import signal
 import socket
 import sys
 import threading
+from typing import Any
 
 from simulator import transport
 from simulator.app import MAX_BODY_BYTES, TOO_LARGE
@@ -63,10 +65,8 @@ class AppThreads:
             result, failure = function(argument), None
         except BaseException as error:  # handed to the loop, which answers for it
             result, failure = None, error
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped, nobody waits
             loop.call_soon_threadsafe(_settle, future, result, failure)
-        except RuntimeError:
-            pass  # the loop is closed: the server stopped and nobody waits for this answer
 
     def stop(self) -> None:
         """End the threads once they have taken the calls queued before this."""
@@ -89,7 +89,7 @@ class Bridge:
     def __init__(self, app, body_seconds: float = BODY_SECONDS):
         self.app = app
         self.body_seconds = body_seconds
-        self.threads: AppThreads | None = None
+        self.threads: AppThreads  # started by granian's __rsgi_init__, once serving
         self.stopping = asyncio.Event()  # set when the server stops: hangs end
         self._calls = 0  # requests between their whole body and their answer
         self._idle = asyncio.Event()
@@ -115,7 +115,7 @@ class Bridge:
             self._idle.clear()
             try:
                 await asyncio.wait_for(self._idle.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("stopped with %d calls unanswered after %d s", self._calls, timeout)
         self.threads.stop()
 
@@ -266,7 +266,7 @@ class HTTPServer:
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
         self.started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._granian = None
+        self._granian: Any = None
 
     def serve(self) -> None:
         self._loop = _new_event_loop()
@@ -317,7 +317,7 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def _granian(listener: socket.socket, bridge: Bridge):
+def _granian(listener: socket.socket, bridge: Bridge) -> Any:
     """granian's embedded server (it runs on the caller's event loop) on our listening socket."""
     from granian._granian import SocketHolder
     from granian.constants import Interfaces
@@ -362,10 +362,8 @@ def return_large_blocks() -> None:
         return
     import ctypes
 
-    try:
+    with contextlib.suppress(AttributeError):  # not glibc (musl has no mallopt): it returns large blocks anyway
         ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1024 * 1024)
-    except AttributeError:
-        pass  # not glibc (musl has no mallopt): its allocator returns large blocks anyway
 
 
 def warm_up(numbers) -> None:

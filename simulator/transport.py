@@ -14,6 +14,7 @@ import struct
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app, request
 
@@ -79,7 +80,7 @@ class TransportFaults:
     def __call__(self, environ, start_response):
         if environ.get(SERVED_KEY):
             return self.wsgi_app(environ, start_response)
-        captured = {}
+        captured: dict[str, Any] = {}
 
         def capture(status, headers, exc_info=None):
             captured.update(status=status, headers=headers)
