@@ -1,8 +1,8 @@
 """The partner API over HTTP: `/{tenant}/{environment}/{company}/...`, a thin adapter.
 
 The call itself is simulator.partner_calls (no Flask); here: the request read, a transport
-fault handed to the server (at most MAX_HANGS hangs at once), one journal entry, the
-platform's headers, and the JSON responses the whole app shares.
+fault handed to the server (at most MAX_HANGS hangs at once), one journal entry, and the
+platform's headers.
 """
 from __future__ import annotations
 
@@ -10,17 +10,15 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
-import orjson
 from flask import Blueprint, Response, current_app, g, request
 
 from simulator.clock import format_datetime
-from simulator.errors import ApiError
-from simulator.partner_calls import SUPPORTED_METHODS, Answer, PartnerCall, answer, error_body
+from simulator.errors import json_bytes_response, json_response
+from simulator.partner_calls import SUPPORTED_METHODS, Answer, PartnerCall, answer
 from simulator.transport import request_transport_fault
 
 bp = Blueprint("api", __name__)
 
-JSON = "application/json; charset=utf-8"
 PLATFORM_VERSION = "26.0.0.0"
 API_USER_ID = "6f1c1e0e-2f4b-4d7a-9c55-0c1e5a7d3b21"
 HANG_LIMIT_NOTE = "the limit of hangs in progress was reached: closed at once with no reply instead"
@@ -44,7 +42,7 @@ def partner_api(tenant: str, environment: str, company: str, endpoint: str):
     result = answer(backend, call)
     lost = _fail_transport(result) if result.transport else None
     _journal(backend, call, result, lost)
-    return _json_bytes(result.status, result.body) if result.body else Response(status=result.status)
+    return json_bytes_response(result.status, result.body) if result.body else Response(status=result.status)
 
 
 def api_key() -> str:
@@ -84,18 +82,6 @@ def _journal(backend, call: PartnerCall, result: Answer, lost: str | None) -> No
 def _company(company: str) -> str:
     """The company name; the docs' examples encode it twice, so decode what is left."""
     return unquote(company) if "%" in company else company
-
-
-def json_response(status: int, payload) -> Response:
-    return _json_bytes(status, orjson.dumps(payload))
-
-
-def _json_bytes(status: int, body: bytes) -> Response:
-    return Response(body, status=status, content_type=JSON)
-
-
-def error_response(error: ApiError) -> Response:
-    return _json_bytes(error.status, error_body(error))
 
 
 @bp.after_request

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from simulator import api, control
 from simulator.backend import Backend
-from simulator.errors import ApiError, BadRequest, UnsupportedMethod
+from simulator.errors import ApiError, BadRequest, UnsupportedMethod, error_response, json_response
 from simulator.version import VERSION
 from simulator.transport import HANGS_KEY, MAX_HANGS, Hangs, TransportFaults
 
@@ -61,7 +61,7 @@ def create_app(backend: Backend | None = None, control_token: str | None = None,
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
-        return api.error_response(error)
+        return error_response(error)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -69,17 +69,17 @@ def create_app(backend: Backend | None = None, control_token: str | None = None,
             try:
                 app.extensions["simulator"].access.check_key(api.api_key())
             except ApiError as unauthorized:
-                return api.error_response(unauthorized)
-            return api.error_response(UnsupportedMethod(request.method))
+                return error_response(unauthorized)
+            return error_response(UnsupportedMethod(request.method))
         code = HTTP_ERROR_CODES.get(error.code, "generic_error")
         message = TOO_LARGE if error.code == 413 else error.description
-        return api.json_response(error.code, {"code": code, "message": message})
+        return json_response(error.code, {"code": code, "message": message})
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         # Business Central answers an uncaught error with 400 generic_error; so do we, in our words
         log.exception("unexpected error while answering %s %s", request.method, request.path)
-        return api.error_response(BadRequest(UNEXPECTED))
+        return error_response(BadRequest(UNEXPECTED))
 
     return app
 

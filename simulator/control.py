@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
-from simulator.api import json_response
 from simulator.dashboard import dashboard_page
 from simulator.clock import EARLIEST, LATEST, parse_datetime
-from simulator.errors import ApiError, BadRequest, NotFound, Unauthorized
-from simulator.gateway import Forbidden
+from simulator.errors import (
+    BadRequest, Forbidden, InvalidScenario, NotFound, NotThisMachine, Unauthorized, UnsupportedMediaType,
+    json_response,
+)
 from simulator.magic import describe_magic_values
 from simulator.manifest import manifest_page
 from simulator.model import InvalidImport
@@ -45,20 +46,6 @@ MOST_RULES = 1000  # rules added in one call
 MOST_SECONDS = (LATEST - EARLIEST).total_seconds()  # the clock's whole range
 CLOCK_RANGE = f"the clock stays between {EARLIEST.year} and {LATEST.year}"
 JOURNAL_NUMBER = re.compile(r"[0-9]{1,18}")
-
-
-class InvalidScenario(ApiError):
-    code = "invalid_scenario"
-
-
-class NotThisMachine(ApiError):
-    status = 403
-    code = "forbidden"
-
-
-class UnsupportedMediaType(ApiError):
-    status = 415
-    code = "unsupported_media_type"
 
 
 def backend():

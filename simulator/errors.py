@@ -1,4 +1,16 @@
-"""The wire errors of the Channel Manager API: `{"code": ..., "message": ...}` with a status."""
+"""The wire errors: every error answered as `{"code": ..., "message": ...}` with a status, and the
+JSON responses the whole app sends. The domain raises these errors without Flask; only the
+response helpers need it."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+
+if TYPE_CHECKING:
+    from flask import Response
+
+JSON = "application/json; charset=utf-8"
 
 
 class ApiError(Exception):
@@ -13,12 +25,18 @@ class ApiError(Exception):
         self.field = field  # for the request journal: which value was refused
         self.rule = rule  # and by which check
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
 
 
+# -- Business Central's answers ----------------------------------------------
+
 class BadRequest(ApiError):
     """Every validation and business-rule failure (400 generic_error)."""
+
+
+class IssuanceFailed(BadRequest):
+    """Ticket issuance failed: the order is left in Error with this message."""
 
 
 class NotFound(ApiError):
@@ -31,13 +49,6 @@ class NotFound(ApiError):
         super().__init__(f"{message} Not Found")
 
 
-class Unauthorized(ApiError):
-    """401 for a missing or unknown API key (the gateway's answer is undocumented)."""
-
-    status = 401
-    code = "unauthorized"
-
-
 class UnsupportedMethod(ApiError):
     code = "unsupported_http_method"
 
@@ -45,9 +56,45 @@ class UnsupportedMethod(ApiError):
         super().__init__(f"Http method {method} is not supported")
 
 
-class IssuanceFailed(BadRequest):
-    """Ticket issuance failed: the order is left in Error with this message."""
+class ServerTimeout(ApiError):
+    """503: the call timed out while the order was being processed."""
 
+    status = 503
+    code = "server_timeout"
+
+
+# -- the gateway's answers ---------------------------------------------------
+
+class Unauthorized(ApiError):
+    """401 for a missing or unknown API key (the gateway's answer is undocumented)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NamespaceNotFound(ApiError):
+    status = 404
+
+    def __init__(self, level: str, name: str):
+        self.code = f"saas_{level}_not_found"
+        super().__init__(f"{level.capitalize()} '{name}' not found")
+
+
+class TooManyRequests(ApiError):
+    status = 429
+    code = "too_many_requests"
+
+
+class Unavailable(ApiError):
+    status = 503
+    code = "service_unavailable"
+
+
+# -- the simulator's own answers ---------------------------------------------
 
 class StorageFailed(ApiError):
     """503: the server could not make a change durable (its `--data` files); nothing changed."""
@@ -56,5 +103,43 @@ class StorageFailed(ApiError):
     code = "service_unavailable"
 
 
+class InvalidScenario(ApiError):
+    """A scenario or fault rule given to the control API that cannot be used."""
+
+    code = "invalid_scenario"
+
+
+class NotThisMachine(ApiError):
+    """A control API call not addressed to this machine, without a control token."""
+
+    status = 403
+    code = "forbidden"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class StartupError(Exception):
     """Why the server cannot start, in one line for `cm-sim: <message>` (exit status 2)."""
+
+
+# -- JSON responses ----------------------------------------------------------
+
+def error_body(error: ApiError) -> bytes:
+    return orjson.dumps(error.to_dict())
+
+
+def json_response(status: int, payload: object) -> Response:
+    return json_bytes_response(status, orjson.dumps(payload))
+
+
+def json_bytes_response(status: int, body: bytes) -> Response:
+    from flask import Response  # here: the domain imports this module without Flask
+
+    return Response(body, status=status, content_type=JSON)
+
+
+def error_response(error: ApiError) -> Response:
+    return json_bytes_response(error.status, error_body(error))

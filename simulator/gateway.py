@@ -7,31 +7,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from simulator.clock import Clock
-from simulator.errors import ApiError, Unauthorized
+from simulator.errors import Forbidden, NamespaceNotFound, TooManyRequests, Unauthorized, Unavailable
 
 PERMISSION_SET = "NPR API Channel Mgr"
-
-
-class Forbidden(ApiError):
-    status = 403
-
-
-class NamespaceNotFound(ApiError):
-    status = 404
-
-    def __init__(self, level: str, name: str):
-        self.code = f"saas_{level}_not_found"
-        super().__init__(f"{level.capitalize()} '{name}' not found")
-
-
-class TooManyRequests(ApiError):
-    status = 429
-    code = "too_many_requests"
-
-
-class Unavailable(ApiError):
-    status = 503
-    code = "service_unavailable"
 
 
 @dataclass

@@ -13,9 +13,10 @@ from urllib.parse import quote
 import orjson
 
 from simulator.channel_manager import StuckInProcessing
-from simulator.errors import ApiError, IssuanceFailed, NotFound, UnsupportedMethod
+from simulator.errors import (
+    ApiError, IssuanceFailed, NotFound, ServerTimeout, TooManyRequests, Unavailable, UnsupportedMethod, error_body,
+)
 from simulator.faults import Call, Decision
-from simulator.gateway import TooManyRequests, Unavailable
 from simulator.guids import parse_guid
 from simulator.model import Namespace
 from simulator.render import order_summary
@@ -25,11 +26,6 @@ from simulator.store import Trace
 NOT_JSON = object()
 SUPPORTED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 DOMAIN_OUTCOMES = ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "lose_response")
-
-
-class ServerTimeout(ApiError):
-    status = 503
-    code = "server_timeout"
 
 
 @dataclass
@@ -72,10 +68,6 @@ def answer(backend, call: PartnerCall) -> Answer:
         entry["orderId"] = trace.transitions[-1][0]  # a create that failed into Error still made an order
     result.entry = entry
     return result
-
-
-def error_body(error: ApiError) -> bytes:
-    return orjson.dumps(error.to_dict())
 
 
 def _serve(backend, call: PartnerCall, entry: dict, trace: Trace) -> Answer:
