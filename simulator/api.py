@@ -16,9 +16,11 @@ from simulator.clock import format_datetime
 from simulator.errors import json_bytes_response, json_response
 from simulator.partner_calls import SUPPORTED_METHODS, Answer, PartnerCall, answer
 from simulator.transport import request_transport_fault
+from simulator.version import VERSION
 
 bp = Blueprint("api", __name__)
 
+SIMULATOR_VERSION = f"cm-sim/{VERSION}"
 PLATFORM_VERSION = "26.0.0.0"
 API_USER_ID = "6f1c1e0e-2f4b-4d7a-9c55-0c1e5a7d3b21"
 HANG_LIMIT_NOTE = "the limit of hangs in progress was reached: closed at once with no reply instead"
@@ -91,7 +93,7 @@ def platform_headers(response: Response) -> Response:
     if started is not None:
         ended_at = datetime.now(timezone.utc)
         add = response.headers.add
-        add("x-npr-version", current_app.config["SIMULATOR_VERSION"])
+        add("x-npr-version", SIMULATOR_VERSION)
         add("x-bc-platform-version", PLATFORM_VERSION)
         add("x-bc-user-id", API_USER_ID)
         add("x-npr-start-time", g.started_at.isoformat(timespec="milliseconds"))

@@ -11,7 +11,6 @@ from werkzeug.exceptions import HTTPException
 from simulator import api, control
 from simulator.backend import Backend
 from simulator.errors import ApiError, BadRequest, UnsupportedMethod, error_response, json_response
-from simulator.version import VERSION
 from simulator.transport import HANGS_KEY, MAX_HANGS, Hangs, TransportFaults
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -36,7 +35,6 @@ def create_app(backend: Backend | None = None, control_token: str | None = None,
     app.config["ALLOW_REMOTE_CONTROL"] = allow_remote_control
     app.config["CONTROL_HOST"] = control_host
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.config["SIMULATOR_VERSION"] = f"cm-sim/{VERSION}"
     app.url_map.merge_slashes = False
     app.extensions["simulator"] = backend or Backend()
     app.extensions[HANGS_KEY] = Hangs(max_hangs)

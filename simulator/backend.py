@@ -61,8 +61,8 @@ class Backend:
         # after a restart the same seed must not draw the numbers of the first run again
         self.numbers = Numbers(None if seed is None else f"{seed}/{len(self.store)}")
         self.numbers.reserve(self.store.issued_numbers())
-        self.orders = ChannelManager(self.catalog, self.store, self.numbers, self.clock)
-        self.worker = OtaWorker(self.orders, self.store, self.clock, self.webhooks.order_processed)
+        self.channel_manager = ChannelManager(self.catalog, self.store, self.numbers, self.clock)
+        self.worker = OtaWorker(self.channel_manager, self.store, self.clock, self.webhooks.order_processed)
         self._apply(self._startup)
 
     # -- scenarios -------------------------------------------------------
@@ -109,7 +109,7 @@ class Backend:
         if added is None:
             self.faults.clear()
         self.faults.add(new_rules)
-        self.catalog.__dict__.update(catalog.__dict__)
+        self.catalog.replace_contents(catalog)
         self.scenarios = list(scenarios)
         self.access = Access()
         self._limits = None
@@ -125,7 +125,7 @@ class Backend:
             if scenario.clock:
                 self.clock.set(scenario.clock["now"], frozen=scenario.clock["frozen"])
         ota = next((scenario.ota for scenario in reversed(scenarios) if scenario.ota), None)
-        self.orders.ota_for_all = self._ota_everywhere or bool(ota and ota["all_partners"])
+        self.channel_manager.ota_for_all = self._ota_everywhere or bool(ota and ota["all_partners"])
         if ota or self._ota_everywhere or any(partner.ota for partner in catalog.partners.values()):
             self.worker.start((ota or {}).get("cadence_seconds", 1.0))
         self.webhooks.configure(next((s.webhooks for s in reversed(scenarios) if s.webhooks), None))
@@ -168,7 +168,7 @@ class Backend:
             namespaces = {order.namespace for order in orders}
             _check_ids_free(self.store, orders, namespaces)
             stale = [order for ns in namespaces for order in self.store.in_namespace(ns)]
-            self.store.commit(put=orders, remove=stale)  # one journal record: all of it or none
+            self.store.commit(put=orders, remove=stale)  # one write-ahead log record: all of it or none
             if moment is not None:
                 self.clock.set(moment, frozen=frozen)
             self.numbers.reserve(self.store.issued_numbers())

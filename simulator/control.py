@@ -46,6 +46,7 @@ MOST_RULES = 1000  # rules added in one call
 MOST_SECONDS = (LATEST - EARLIEST).total_seconds()  # the clock's whole range
 CLOCK_RANGE = f"the clock stays between {EARLIEST.year} and {LATEST.year}"
 JOURNAL_NUMBER = re.compile(r"[0-9]{1,18}")
+NAMESPACE_KEYS = ("tenant", "environment", "company")
 
 
 def backend():
@@ -133,7 +134,7 @@ def openapi():
 @bp.get("/manifest")
 def manifest():
     """Serve the manifest a manifestUrl points at, while its order still holds it."""
-    order = backend().orders.manifest_order(request.args.get("mid", ""))
+    order = backend().channel_manager.manifest_order(request.args.get("mid", ""))
     page = manifest_page(order, request.args.get("wallet")) if order else None
     if page is None:
         raise NotFound("Manifest not found")
@@ -354,13 +355,10 @@ def webhooks_flush():
 @bp.post("/orders/<order_id>/release")
 def release_order(order_id: str):
     """Let an order stuck in Processing finish its issuance."""
-    order = backend().orders.release_order(order_id)
+    order = backend().channel_manager.release_order(order_id)
     if order.ota and not order.status.in_flight:
         backend().webhooks.order_processed(order)
     return json_response(200, order_json(order, request.host_url.rstrip("/")))
-
-
-NAMESPACE_KEYS = ("tenant", "environment", "company")
 
 
 def _namespace(values) -> tuple[str, str, str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 OPERATIONS = ("create", "get", "list", "confirm", "replace", "delete")
 TRANSPORT_FAULTS = ("reset", "empty_reply", "truncated", "hang")
 REFERENCE_LENGTH = 50  # sellToOrderReference is a Code[50]
-CEILING_MS = 600_000  # no drawn delay is longer than ten minutes
+MAX_DELAY_MS = 600_000  # ten minutes: the longest delay a scenario asks for, or a rule draws
 ISSUING = ("create", "replace")
 
 
@@ -44,7 +44,7 @@ class Latency:
         if self.distribution == "uniform":
             return rng.uniform(self.min_ms, self.max_ms)
         if self.distribution == "lognormal":
-            return min(rng.lognormvariate(math.log(self.median_ms), self.sigma), CEILING_MS)
+            return min(rng.lognormvariate(math.log(self.median_ms), self.sigma), MAX_DELAY_MS)
         return self.fixed_ms
 
 

@@ -9,6 +9,13 @@ from enum import Enum
 from simulator.clock import EARLIEST, LATEST
 
 Namespace = tuple[str, str, str]  # (tenant, environment, company)
+# imports (PUT /_sim/state): the bounds of their fields
+SHORT_TEXT = 250  # characters of a name, code or reference
+LONG_TEXT = 2048  # characters of a message or description
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+ISO_TIME = re.compile(r"\d{2}:\d{2}:\d{2}", re.ASCII)
+GUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+PENDING_OUTCOMES = '{}, {"fail_issuance": "message"}, {"reject": "message"} or {"stick_in_processing": true}'
 
 
 class OrderStatus(str, Enum):
@@ -241,14 +248,6 @@ def _expect(condition: bool, name: str) -> None:
 
 # -- imports (PUT /_sim/state): every field checked before anything changes ---------
 
-SHORT_TEXT = 250  # characters of a name, code or reference
-LONG_TEXT = 2048  # characters of a message or description
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-ISO_TIME = re.compile(r"\d{2}:\d{2}:\d{2}", re.ASCII)
-GUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
-PENDING_OUTCOMES = '{}, {"fail_issuance": "message"}, {"reject": "message"} or {"stick_in_processing": true}'
-
-
 class InvalidImport(ValueError):
     """A state that cannot be imported; the message names the order and the field."""
 
@@ -437,6 +436,7 @@ def _ticket_kind(value, path: str) -> None:
         raise _BadField(f"{path} must be ticket or coupon")
 
 
+# the fields of an exported order, each with its check (defined above) and whether it may be left out
 REQUIRED, OPTIONAL = False, True
 MANIFEST_FIELDS = {
     "manifest_id": (_guid, REQUIRED), "template_id": (_text(40, 1), REQUIRED), "generated": (_whole(0, 2**40), REQUIRED),

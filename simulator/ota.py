@@ -21,8 +21,8 @@ log = logging.getLogger("simulator")
 
 
 class OtaWorker:
-    def __init__(self, orders, store, clock, announce):
-        self.orders = orders
+    def __init__(self, channel_manager, store, clock, announce):
+        self.channel_manager = channel_manager
         self.store = store
         self.clock = clock
         self.announce = announce  # called with each order the worker settled
@@ -35,7 +35,7 @@ class OtaWorker:
         """Move every in-flight order one step (Submitted ones only once due, unless `everything`)."""
         moved = []
         for order in self._candidates(everything):
-            after = self.orders.advance(order)
+            after = self.channel_manager.advance(order)
             if after is not None:
                 moved.append(after)
                 if not after.status.in_flight:
@@ -49,7 +49,7 @@ class OtaWorker:
         for order in self._candidates(everything):
             current = order
             while current is not None and current.status.in_flight:
-                current = self.orders.advance(current)
+                current = self.channel_manager.advance(current)
                 if current is not None and not current.status.in_flight:
                     self.announce(current)
                     settled.append(current)
@@ -57,7 +57,7 @@ class OtaWorker:
 
     def sweep(self) -> list[Order]:
         """The recovery sweeps alone; announces the orders they put in Error."""
-        swept = self.orders.sweep(SCHEDULED_TOO_LONG, PROCESSING_TOO_LONG)
+        swept = self.channel_manager.sweep(SCHEDULED_TOO_LONG, PROCESSING_TOO_LONG)
         failed = [order for order in swept if order.status is OrderStatus.ERROR]
         for order in failed:
             self.announce(order)

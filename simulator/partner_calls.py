@@ -26,6 +26,16 @@ from simulator.store import Trace
 NOT_JSON = object()
 SUPPORTED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 DOMAIN_OUTCOMES = ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "lose_response")
+# the real router's table, in its order: method, path shape after `channelManager` ("*" is the
+# path argument; literal segments match case-insensitively), operation
+ROUTES = (
+    ("GET", ("orders", "*"), "list"),
+    ("GET", ("*",), "get"),
+    ("POST", ("*", "confirm"), "confirm"),
+    ("POST", (), "create"),
+    ("PUT", ("*",), "replace"),
+    ("DELETE", ("*",), "delete"),
+)
 
 
 @dataclass
@@ -143,18 +153,6 @@ def _refund(backend, decision, entry: dict) -> None:
     entry["outcome"] = None
 
 
-# the real router's table, in its order: method, path shape after `channelManager` ("*" is the
-# path argument; literal segments match case-insensitively), operation
-ROUTES = (
-    ("GET", ("orders", "*"), "list"),
-    ("GET", ("*",), "get"),
-    ("POST", ("*", "confirm"), "confirm"),
-    ("POST", (), "create"),
-    ("PUT", ("*",), "replace"),
-    ("DELETE", ("*",), "delete"),
-)
-
-
 def _route(method: str, path: list[str]) -> tuple[str, str]:
     """The operation and its path argument."""
     for route_method, shape, operation in ROUTES:
@@ -165,25 +163,25 @@ def _route(method: str, path: list[str]) -> tuple[str, str]:
 
 
 def _perform(backend, operation: str, call: PartnerCall, target: str, body, outcome, trace: Trace) -> Answer:
-    orders, namespace = backend.orders, call.namespace
+    manager, namespace = backend.channel_manager, call.namespace
 
     def order(status: int, result) -> Answer:
         return Answer(status, backend.rendered.order_bytes(result, call.base_url))
 
     if operation == "list":
-        listed = orders.list_orders(namespace, target, call.query)
+        listed = manager.list_orders(namespace, target, call.query)
         return Answer(200, orjson.dumps([order_summary(found, call.base_url) for found in listed]))
     if operation == "get":
-        return order(200, orders.get_order(namespace, target))
+        return order(200, manager.get_order(namespace, target))
     if operation == "confirm":
-        return order(200, orders.confirm_order(namespace, target, body, outcome, trace))
+        return order(200, manager.confirm_order(namespace, target, body, outcome, trace))
     if operation == "delete":
-        return order(200, orders.delete_order(namespace, target, trace))
+        return order(200, manager.delete_order(namespace, target, trace))
     sync = call.query.get("sync", "").lower() in ("1", "true")  # OTA: process inside the call
     try:
         if operation == "create":
-            return order(201, orders.create_order(namespace, body, outcome, sync, trace))
-        return order(200, orders.replace_order(namespace, target, body, outcome, sync, trace))
+            return order(201, manager.create_order(namespace, body, outcome, sync, trace))
+        return order(200, manager.replace_order(namespace, target, body, outcome, sync, trace))
     except StuckInProcessing:
         raise ServerTimeout("The request timed out while the order was being processed.") from None
 

@@ -1,21 +1,23 @@
-"""Durable state for `--data FILE`: a TinyDB snapshot plus an append-only journal.
+"""Durable state for `--data FILE`: a TinyDB snapshot plus a write-ahead log, `FILE.journal`
+(the docs call it the journal; in the code it is the write-ahead log, so that "journal" means
+the request journal only).
 
 TinyDB rewrites its whole file on every write, so writing each change into it
 would make a request cost grow with the number of stored orders. Instead each
-change is appended as one JSON line to `FILE.journal` before it is made (it survives
-the process being killed), and the TinyDB file is rewritten from memory only when the
-journal has grown past the size of the data, at a graceful stop, and at a start-up that
-replayed a journal. The rewrite goes to a temporary file that replaces FILE atomically,
-so FILE is never half-written, and a journal is emptied only once FILE holds its changes.
+change is appended as one JSON line to the log before it is made (it survives the
+process being killed), and the TinyDB file is rewritten from memory only when the log
+has grown past the size of the data, at a graceful stop, and at a start-up that
+replayed a log. The rewrite goes to a temporary file that replaces FILE atomically,
+so FILE is never half-written, and a log is emptied only once FILE holds its changes.
 
-While the server runs, the rewrite happens in the background: the journal is first
+While the server runs, the rewrite happens in the background: the log is first
 moved aside to `FILE.journal.1` and new changes go to a fresh `FILE.journal`; the
 moved one is deleted once FILE holds its changes. Start-up replays both, in order
 (replaying changes FILE already holds gives the same orders).
 
 Start-up refuses (StartupError, one line, no file touched) files it cannot use: a folder
-or file it cannot write, a snapshot that is not one, and a journal line that is not a
-change record. The one exception is a journal's last line cut off by a crash: its change
+or file it cannot write, a snapshot that is not one, and a log line that is not a
+change record. The one exception is a log's last line cut off by a crash: its change
 was never acknowledged, so it is skipped with a warning.
 """
 from __future__ import annotations
@@ -42,21 +44,21 @@ UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError)  # a 
 RESTORE = "put back a good copy, or move it and its .journal files aside to start with no orders"
 
 
-class Journal:
+class WriteAheadLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.journal_path = self.path.with_name(self.path.name + ".journal")
+        self.log_path = self.path.with_name(self.path.name + ".journal")
         self.moved_path = self.path.with_name(self.path.name + ".journal.1")
         self.entries = 0
         self._writer: threading.Thread | None = None
 
     def load(self, read: Callable[[dict], object] = dict) -> dict[str, object]:
         """Every stored order, made by `read` from its record, by storage key: the snapshot,
-        then the journals replayed (`entries` counts their lines). StartupError, with nothing
+        then the logs replayed (`entries` counts their lines). StartupError, with nothing
         changed, when the files cannot be used."""
         self._check_usable()
         records = self._read_snapshot(read)
-        for path in (self.moved_path, self.journal_path):
+        for path in (self.moved_path, self.log_path):
             if path.exists():
                 self.entries += _replay(path, records, read)
         return records
@@ -66,19 +68,19 @@ class Journal:
         returns. When the write fails, what it left is cut off again and StorageFailed is raised."""
         line = (json.dumps({"put": put, "remove": remove}, separators=(",", ":")) + "\n").encode()
         try:
-            _append(self.journal_path, line)
+            _append(self.log_path, line)
         except OSError as error:
             raise StorageFailed(f"The simulator could not save this change to its data file "
                                 f"({_reason(error)}); nothing was changed. Retry once that is fixed.") from None
         self.entries += 1
 
     def compact(self, records: list[dict]) -> None:
-        """Rewrite the snapshot from `records` (every order) now, then empty the journals
-        (OSError, the journals kept, when the snapshot cannot be written)."""
+        """Rewrite the snapshot from `records` (every order) now, then empty the logs
+        (OSError, the logs kept, when the snapshot cannot be written)."""
         self.wait()
         self._write_snapshot(records)
         self.moved_path.unlink(missing_ok=True)
-        self.journal_path.write_text("", encoding="utf-8")
+        self.log_path.write_text("", encoding="utf-8")
         self.entries = 0
 
     def compact_at_start(self, records: list[dict]) -> None:
@@ -90,40 +92,40 @@ class Journal:
                                f"make room or fix its permissions, then start again") from None
 
     def compact_at_stop(self, records: list[dict]) -> None:
-        """`compact`, saying so when it fails: the journals still hold every change."""
+        """`compact`, saying so when it fails: the logs still hold every change."""
         try:
             self.compact(records)
         except OSError as error:
             warn(f"could not rewrite {self.path} at this stop ({_reason(error)}); nothing was lost: "
-                 f"{self.journal_path} keeps the changes, and the next start replays them")
+                 f"{self.log_path} keeps the changes, and the next start replays them")
 
     def sync(self) -> None:
-        """Flush the journals to the disk (fsync): what a stop does instead of a rewrite that
+        """Flush the logs to the disk (fsync): what a stop does instead of a rewrite that
         would take long; the next start replays them and rewrites the snapshot."""
-        for path in (self.moved_path, self.journal_path):
+        for path in (self.moved_path, self.log_path):
             try:
-                with path.open("rb") as journal:
-                    os.fsync(journal.fileno())
+                with path.open("rb") as log:
+                    os.fsync(log.fileno())
             except FileNotFoundError:
                 continue
             except OSError as error:
                 warn(f"could not flush {path} to the disk at this stop ({_reason(error)})")
 
     def compact_in_background(self, records: Callable[[], list[dict]]) -> None:
-        """Move the journal aside and, in a thread, rewrite the snapshot from `records()`.
-        The caller holds the store's lock: the moved journal ends where the orders that
+        """Move the log aside and, in a thread, rewrite the snapshot from `records()`.
+        The caller holds the store's lock: the moved log ends where the orders that
         `records` turns into dicts were taken (they are never changed in place). A failure
-        is told on stderr; the journals keep every change until a later rewrite succeeds."""
+        is told on stderr; the logs keep every change until a later rewrite succeeds."""
         if self._writer is not None and self._writer.is_alive():
-            return  # the previous rewrite is still going; the journal keeps growing till then
+            return  # the previous rewrite is still going; the log keeps growing till then
         self.entries = 0  # after a failure too: the next try comes as many changes later
         try:
-            self._move_journal_aside()
+            self._move_log_aside()
         except OSError as error:
             warn(f"could not start rewriting {self.path} ({_reason(error)}); nothing was lost: "
-                 f"{self.journal_path} keeps the changes")
+                 f"{self.log_path} keeps the changes")
             return
-        # a daemon: a stop need not wait for it (a rewrite cut short leaves the moved journal, replayed at start)
+        # a daemon: a stop need not wait for it (a rewrite cut short leaves the moved log, replayed at start)
         self._writer = threading.Thread(target=self._write_in_background, args=(records,), name="cm-sim-snapshot",
                                         daemon=True)
         self._writer.start()
@@ -136,14 +138,14 @@ class Journal:
     # -- start-up ----------------------------------------------------------
 
     def _check_usable(self) -> None:
-        """The folder exists and takes new files; FILE and its journals, where they exist,
+        """The folder exists and takes new files; FILE and its logs, where they exist,
         are files that can be read and written."""
         folder = self.path.parent
         if not folder.is_dir():
             raise StartupError(f"the folder of the data file, {folder}, does not exist: "
                                f"create it, or give --data a file in an existing folder")
         _check_creatable(folder)
-        for path in (self.path, self.moved_path, self.journal_path):
+        for path in (self.path, self.moved_path, self.log_path):
             if path.is_dir():
                 raise StartupError(f"{path} is a folder, not a data file: give --data the name of a file")
             if path.exists():
@@ -161,14 +163,14 @@ class Journal:
 
     # -- rewriting -----------------------------------------------------------
 
-    def _move_journal_aside(self) -> None:
-        """Start a fresh journal. The moved one takes the changes not yet in the snapshot: an
+    def _move_log_aside(self) -> None:
+        """Start a fresh log. The moved one takes the changes not yet in the snapshot: an
         earlier rewrite that failed left its changes there, so these are added after them."""
         if self.moved_path.exists():
-            _append(self.moved_path, self.journal_path.read_bytes())
-            self.journal_path.unlink()
+            _append(self.moved_path, self.log_path.read_bytes())
+            self.log_path.unlink()
         else:
-            os.replace(self.journal_path, self.moved_path)
+            os.replace(self.log_path, self.moved_path)
 
     def _write_in_background(self, records: Callable[[], list[dict]]) -> None:
         try:
@@ -238,7 +240,7 @@ def _orders_table(path: Path) -> dict:
 
 
 def _replay(path: Path, records: dict[str, object], read: Callable[[dict], object]) -> int:
-    """Apply a journal's changes to `records`; how many lines it has. A last line without its
+    """Apply a log's changes to `records`; how many lines it has. A last line without its
     newline was cut off by a crash: it was never acknowledged, so it is skipped (and counted:
     start-up then rewrites the snapshot, so no new change is appended after it)."""
     try:
@@ -260,7 +262,7 @@ def _replay(path: Path, records: dict[str, object], read: Callable[[dict], objec
 
 
 def _change(path: Path, number: int, line: bytes, read) -> tuple[list[tuple[str, object]], list[str]]:
-    """A journal line's orders to put, by storage key, and storage keys to remove."""
+    """A log line's orders to put, by storage key, and storage keys to remove."""
     try:
         entry = json.loads(line)
     except (ValueError, RecursionError):

@@ -1,8 +1,9 @@
-"""Scenario files: TOML, validated strictly, turned into a Catalog.
+"""Scenario files: TOML, validated strictly (marshmallow), each error naming the file and the key.
 
-A scenario file describes the simulated back office. Today it holds the catalog
-(partners, admissions, items); the format leaves room beside `catalog` for more
-sections (API keys, namespaces, fault rules), each validated as strictly.
+A scenario describes the simulated back office: its catalog (partners, admissions, items),
+API keys, namespaces, the gateway's limits, the clock, fault rules, the OTA mode and webhook
+deliveries. Several are laid over each other (build_catalog for the catalogs); also here:
+which scenario files the control API may read, and the bounds on data from outside.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from simulator.catalog import Admission, Catalog, Component, Item, Partner, Slot
 from simulator.clock import EARLIEST, LATEST
-from simulator.faults import ISSUING, OPERATIONS, TRANSPORT_FAULTS
+from simulator.faults import ISSUING, MAX_DELAY_MS, OPERATIONS, TRANSPORT_FAULTS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ITEM_KINDS = ("ticket", "group", "package", "coupon")
@@ -29,6 +30,10 @@ MAX_NESTING = 32  # levels of tables and arrays in a scenario, a rule or an impo
 LARGEST_WHOLE_NUMBER = 2**63 - 1
 MAX_SCENARIO_BYTES = 32 * 1024 * 1024  # what the server takes as a request body
 RULE_ID = r"^[A-Za-z0-9_.-]{1,60}$"
+MAX_HANG_SECONDS = MAX_DELAY_MS // 1000
+MAX_COUNT = 1_000_000_000  # nth and times
+MAX_NAME = 250  # characters of a name a rule matches on
+MAX_TEXT = 2048  # characters of a rule's description or message
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # a lone surrogate in JSON bytes, escaped (\ud800) or as raw UTF-8-style bytes (ED A0 80), which json.loads lets through
 JSON_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
@@ -191,18 +196,11 @@ class ClockSchema(StrictSchema):
     frozen = fields.Boolean(load_default=False)
 
 
-MAX_LATENCY_MS = 600_000  # ten minutes
-MAX_HANG_SECONDS = 600
-MAX_COUNT = 1_000_000_000  # nth and times
-MAX_NAME = 250  # characters of a name a rule matches on
-MAX_TEXT = 2048  # characters of a rule's description or message
-
-
 class LatencySchema(StrictSchema):
     distribution = fields.String(required=True, validate=validate.OneOf(["uniform", "lognormal"]))
-    min_ms = fields.Float(validate=validate.Range(min=0, max=MAX_LATENCY_MS))
-    max_ms = fields.Float(validate=validate.Range(min=0, max=MAX_LATENCY_MS))
-    median_ms = fields.Float(validate=validate.Range(min=0.001, max=MAX_LATENCY_MS))
+    min_ms = fields.Float(validate=validate.Range(min=0, max=MAX_DELAY_MS))
+    max_ms = fields.Float(validate=validate.Range(min=0, max=MAX_DELAY_MS))
+    median_ms = fields.Float(validate=validate.Range(min=0.001, max=MAX_DELAY_MS))
     sigma = fields.Float(load_default=0.5, validate=validate.Range(min=0, max=3))
 
     @validates_schema
@@ -236,7 +234,7 @@ class FaultSchema(StrictSchema):
     fail_confirm = fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
     stick_in_processing = fields.Boolean(validate=validate.Equal(True))
     respond = fields.Integer(strict=True, validate=validate.OneOf([429, 503]))
-    latency_ms = fields.Float(validate=validate.Range(min=0, max=MAX_LATENCY_MS))
+    latency_ms = fields.Float(validate=validate.Range(min=0, max=MAX_DELAY_MS))
     latency = fields.Nested(LatencySchema)
     transport = fields.String(validate=validate.OneOf(TRANSPORT_FAULTS))
     lose_response = fields.String(validate=validate.OneOf(TRANSPORT_FAULTS))
@@ -273,7 +271,7 @@ class WebhooksSchema(StrictSchema):
     signing_secret = fields.String(load_default="")
     drop = fields.Float(load_default=0, validate=validate.Range(min=0, max=1))  # probability a delivery is lost
     duplicate = fields.Float(load_default=0, validate=validate.Range(min=0, max=1))  # ... is sent twice
-    delay_ms = fields.Float(load_default=0, validate=validate.Range(min=0, max=600_000))
+    delay_ms = fields.Float(load_default=0, validate=validate.Range(min=0, max=MAX_DELAY_MS))
     out_of_order = fields.Boolean(load_default=False)  # hold each delivery until the next one is sent first
     seed = fields.Integer(strict=True)
 

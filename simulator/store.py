@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.model import Namespace, Order, check_order, order_from_dict, order_to_dict
-from simulator.persistence import Journal, storage_key
+from simulator.persistence import WriteAheadLog, storage_key
 
 
 STOP_REWRITE_ORDERS = 25_000  # a rewrite takes about 60 us an order: 1.5 s here
@@ -55,12 +55,12 @@ class Store:
         self._in_flight: dict[tuple[Namespace, str], None] = {}  # OTA orders the worker has to settle
         self._external_references: Counter = Counter()
         self._capacity: Counter = Counter()
-        self._journal = Journal(data_file) if data_file else None
-        if self._journal:
-            for order in self._journal.load(_read_order).values():  # StartupError when the files are unusable
+        self._wal = WriteAheadLog(data_file) if data_file else None
+        if self._wal:
+            for order in self._wal.load(_read_order).values():  # StartupError when the files are unusable
                 self._index(order)
-            if self._journal.entries or not self._journal.path.exists():
-                self._journal.compact_at_start(self._records())
+            if self._wal.entries or not self._wal.path.exists():
+                self._wal.compact_at_start(self._records())
 
     # -- lookups ---------------------------------------------------------
 
@@ -116,11 +116,11 @@ class Store:
     # -- changes ---------------------------------------------------------
 
     def commit(self, put: list[Order] = (), remove: list[Order] = (), trace: Trace | None = None) -> None:
-        """Apply a change atomically: journaled first when persistent (StorageFailed, and
+        """Apply a change atomically: written to the write-ahead log first when persistent (StorageFailed, and
         nothing changed, when that fails), then the orders and indexes; the transitions go
         into `trace`."""
-        if self._journal:
-            self._journal.append(
+        if self._wal:
+            self._wal.append(
                 [order_to_dict(order) for order in put],
                 [storage_key({"namespace": order.namespace, "order_id": order.order_id}) for order in remove],
             )
@@ -140,9 +140,9 @@ class Store:
                 self._history.setdefault(order.key, []).append((at, order.status.value))
             self._release(order.key)
             self._index(order)
-        if self._journal and self._journal.entries > max(1000, len(self._orders)):
+        if self._wal and self._wal.entries > max(1000, len(self._orders)):
             orders = list(self._orders.values())
-            self._journal.compact_in_background(lambda: [order_to_dict(order) for order in orders])
+            self._wal.compact_in_background(lambda: [order_to_dict(order) for order in orders])
 
     def undo(self, trace: Trace) -> None:
         """Take back what a call committed (a later step of the call failed): every order it
@@ -155,16 +155,16 @@ class Store:
 
     def close(self) -> None:
         """A graceful stop: write the snapshot when that is quick (up to STOP_REWRITE_ORDERS
-        orders), else flush the journal to the disk and leave the rewrite to the next start, so
+        orders), else flush the write-ahead log to the disk and leave the rewrite to the next start, so
         that a stop fits `docker stop`'s 10 s at any size. When the snapshot cannot be written
-        that is said on stderr, and the journal keeps the changes for the next start."""
+        that is said on stderr, and the write-ahead log keeps the changes for the next start."""
         with self.lock:
-            if not self._journal:
+            if not self._wal:
                 return
             if len(self._orders) <= STOP_REWRITE_ORDERS:
-                self._journal.compact_at_stop(self._records())
+                self._wal.compact_at_stop(self._records())
             else:
-                self._journal.sync()
+                self._wal.sync()
 
     # -- internals -------------------------------------------------------
 

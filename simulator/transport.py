@@ -20,6 +20,8 @@ from flask import current_app, request
 
 ENVIRON_KEY = "cm_sim.transport"
 SERVED_KEY = "cm_sim.served"  # set by simulator.server, which carries faults out itself
+MAX_HANGS = 100  # hangs in progress at once; past that a hang becomes an empty reply
+HANGS_KEY = "cm_sim.hangs"  # the app's Hangs, in app.extensions
 
 
 class TransportFault(ConnectionError):
@@ -28,10 +30,6 @@ class TransportFault(ConnectionError):
     def __init__(self, kind: str):
         super().__init__(f"simulated transport fault: {kind}")
         self.kind = kind
-
-
-MAX_HANGS = 100  # hangs in progress at once; past that a hang becomes an empty reply
-HANGS_KEY = "cm_sim.hangs"  # the app's Hangs, in app.extensions
 
 
 class Hangs:

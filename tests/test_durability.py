@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from simulator import Backend, cli, create_app
-from simulator.persistence import Journal
+from simulator.persistence import WriteAheadLog
 from tests.helpers import DEMO, TENANT, Api, Served, order_body
 
 CM_SIM = str(Path(sys.executable).with_name("cm-sim"))
@@ -229,7 +229,7 @@ def test_a_failed_background_rewrite_is_told_in_one_line_and_loses_nothing(tmp_p
     data = tmp_path / "state.json"
     crashed = []
     monkeypatch.setattr(threading, "excepthook", crashed.append)
-    journal = Journal(data)
+    journal = WriteAheadLog(data)
     journal.append([record("A", "Draft")], [])
     blocker = tmp_path / "state.json.tmp"
     blocker.mkdir()  # where the snapshot is written: the write fails
@@ -242,13 +242,13 @@ def test_a_failed_background_rewrite_is_told_in_one_line_and_loses_nothing(tmp_p
     assert errors.count("\n") == 1 and errors.startswith(f"cm-sim: could not rewrite {data} in the background"), errors
     assert data.with_name("state.json.journal.1").exists()
     journal.append([record("B", "Draft")], [])
-    assert statuses(Journal(data).load()) == {"A": "Draft", "B": "Draft"}  # killed now: nothing lost
+    assert statuses(WriteAheadLog(data).load()) == {"A": "Draft", "B": "Draft"}  # killed now: nothing lost
 
     blocker.rmdir()
     journal.compact_in_background(lambda: [record("A", "Draft"), record("B", "Draft")])
     journal.wait()
     assert not data.with_name("state.json.journal.1").exists()
-    assert statuses(Journal(data).load()) == {"A": "Draft", "B": "Draft"}
+    assert statuses(WriteAheadLog(data).load()) == {"A": "Draft", "B": "Draft"}
 
 
 def record(order_id: str, status: str) -> dict:

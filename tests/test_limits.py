@@ -154,7 +154,7 @@ def test_an_unexpected_error_answers_in_our_words_and_logs_the_traceback(client,
     def broken(*args):
         raise RuntimeError("internal detail")
 
-    monkeypatch.setattr(backend.orders, "get_order", broken)
+    monkeypatch.setattr(backend.channel_manager, "get_order", broken)
     with caplog.at_level(logging.ERROR, logger="simulator"):
         response = client.get(f"{BASE}/9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8", headers=HEADERS)
     assert_error(response, 400, "The simulator failed unexpectedly while answering this call; its log has the details.")

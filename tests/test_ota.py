@@ -197,7 +197,7 @@ def test_the_sweeps(ota):
     assert api.get(waiting["orderId"]).get_json()["status"] == "Scheduled"
     client.post("/_sim/clock/advance", json={"minutes": 6})
     from simulator.ota import PROCESSING_TOO_LONG, SCHEDULED_TOO_LONG
-    backend.orders.sweep(SCHEDULED_TOO_LONG, PROCESSING_TOO_LONG)  # a worker that stalled after scheduling
+    backend.channel_manager.sweep(SCHEDULED_TOO_LONG, PROCESSING_TOO_LONG)  # a worker that stalled after scheduling
     assert api.get(waiting["orderId"]).get_json()["status"] == "Submitted"
 
 

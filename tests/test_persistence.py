@@ -5,7 +5,7 @@ import threading
 from tinydb import TinyDB
 
 from simulator import Backend, create_app
-from simulator.persistence import Journal, storage_key
+from simulator.persistence import WriteAheadLog, storage_key
 from tests.helpers import Api, DEMO, TUESDAY, line, order_body, past_day
 
 
@@ -98,7 +98,7 @@ def test_journal_lines_are_json_records_of_committed_changes(tmp_path):
 
 def test_the_snapshot_is_rewritten_in_the_background_and_a_crash_meanwhile_loses_nothing(tmp_path):
     data = tmp_path / "state.json"
-    journal = Journal(data)
+    journal = WriteAheadLog(data)
     journal.append([record("A", "Draft")], [])
     writing, release = threading.Event(), threading.Event()
 
@@ -111,19 +111,19 @@ def test_the_snapshot_is_rewritten_in_the_background_and_a_crash_meanwhile_loses
     writing.wait(10)
     journal.append([record("A", "Issued"), record("B", "Draft")], [])  # while the snapshot is being written
     assert data.with_name("state.json.journal.1").exists()
-    assert statuses(Journal(data).load()) == {"A": "Issued", "B": "Draft"}  # killed now: nothing lost
+    assert statuses(WriteAheadLog(data).load()) == {"A": "Issued", "B": "Draft"}  # killed now: nothing lost
 
     release.set()
     journal.wait()
     assert not data.with_name("state.json.journal.1").exists()
     with TinyDB(data, access_mode="r") as db:
         assert [row["order_id"] for row in db.table("orders")] == ["A"]
-    assert statuses(Journal(data).load()) == {"A": "Issued", "B": "Draft"}
+    assert statuses(WriteAheadLog(data).load()) == {"A": "Issued", "B": "Draft"}
 
 
 def test_a_crash_after_the_snapshot_replays_the_moved_journal_harmlessly(tmp_path):
     data = tmp_path / "state.json"
-    journal = Journal(data)
+    journal = WriteAheadLog(data)
     journal.append([record("A", "Draft")], [])
     journal.append([record("B", "Draft")], [storage_key(record("A", "Draft"))])
     journal.compact_in_background(lambda: [record("B", "Draft")])
@@ -131,7 +131,7 @@ def test_a_crash_after_the_snapshot_replays_the_moved_journal_harmlessly(tmp_pat
     data.with_name("state.json.journal.1").write_text(  # as if killed before the moved journal was deleted
         json.dumps({"put": [record("A", "Draft")], "remove": []}) + "\n"
         + json.dumps({"put": [record("B", "Draft")], "remove": [storage_key(record("A", "Draft"))]}) + "\n")
-    assert statuses(Journal(data).load()) == {"B": "Draft"}
+    assert statuses(WriteAheadLog(data).load()) == {"B": "Draft"}
 
 
 def test_orders_stored_past_a_background_rewrite_survive_a_restart(tmp_path):
@@ -141,7 +141,7 @@ def test_orders_stored_past_a_background_rewrite_survive_a_restart(tmp_path):
     ids = [api.created(order_body(reference=f"R{index}"))["orderId"] for index in range(510)]
     for order_id in ids:  # two journal lines per order: past 1,000 the snapshot is rewritten
         api.delete(order_id)
-    backend.store._journal.wait()
+    backend.store._wal.wait()
     assert len(data.with_name("state.json.journal").read_text().splitlines()) < 1020  # it was moved aside
     api = Api(create_app(Backend(data_file=data)).test_client())  # no close(): killed
     assert [api.get(order_id).get_json()["status"] for order_id in ids] == ["Cancelled"] * 510
@@ -157,7 +157,7 @@ def statuses(records: dict) -> dict:
 
 def test_a_failed_background_rewrite_keeps_its_changes_for_the_next_one(tmp_path, monkeypatch):
     data = tmp_path / "state.json"
-    journal = Journal(data)
+    journal = WriteAheadLog(data)
     journal.append([record("A", "Draft")], [])
 
     def disk_full(records):
@@ -178,10 +178,10 @@ def test_a_failed_background_rewrite_keeps_its_changes_for_the_next_one(tmp_path
 
     journal.compact_in_background(records)
     writing.wait(10)
-    assert statuses(Journal(data).load()) == {"A": "Draft", "B": "Draft"}  # killed now: A is not lost
+    assert statuses(WriteAheadLog(data).load()) == {"A": "Draft", "B": "Draft"}  # killed now: A is not lost
     release.set()
     journal.wait()
-    assert statuses(Journal(data).load()) == {"A": "Draft", "B": "Draft"}
+    assert statuses(WriteAheadLog(data).load()) == {"A": "Draft", "B": "Draft"}
 
 
 def test_after_a_graceful_stop_start_up_does_not_rewrite_the_snapshot(tmp_path):
