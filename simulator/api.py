@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, g, request
 from simulator.clock import format_datetime
 from simulator.errors import json_bytes_response, json_response
 from simulator.partner_calls import SUPPORTED_METHODS, Answer, PartnerCall, answer
+from simulator.request_journal import JournalEntry
 from simulator.transport import request_transport_fault
 from simulator.version import VERSION
 
@@ -41,9 +42,9 @@ def partner_api(tenant: str, environment: str, company: str, endpoint: str):
                        query=request.args, body=request.get_data() if request.method in ("POST", "PUT") else b"",
                        api_key=api_key(),
                        base_url=f"{request.scheme}://{request.host}")
-    result = answer(backend, call)
-    lost = _fail_transport(result) if result.transport else None
-    _journal(backend, call, result, lost)
+    result, entry = answer(backend, call)
+    lost = _fail_transport(result, entry) if result.transport else None
+    _journal(backend, entry, result, lost)
     return json_bytes_response(result.status, result.body) if result.body else Response(status=result.status)
 
 
@@ -53,32 +54,27 @@ def api_key() -> str:
     return request.headers.get("x-np-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else "")
 
 
-def _fail_transport(result: Answer) -> str:
+def _fail_transport(result: Answer, entry: JournalEntry) -> str:
     """Hand the fault to the server; the kind that will happen."""
     kind, hang_seconds = result.transport
     happening = request_transport_fault(kind, hang_seconds)
     if happening != kind:
-        result.entry["note"] = HANG_LIMIT_NOTE
+        entry.note = HANG_LIMIT_NOTE
     return happening
 
 
-def _journal(backend, call: PartnerCall, result: Answer, lost: str | None) -> None:
-    tenant, environment, company = call.namespace
-    entry = result.entry
-    body = entry.pop("body", None)
-    g.call = {"namespace": f"{tenant}/{environment}/{company}", "operation": entry["operation"] or request.method,
-              "order_id": entry["orderId"] or "-", "lost": lost}
-    unanswered = lost is not None and entry["outcome"] == "transport"  # failed before anything happened
-    backend.journal.record({
-        "at": format_datetime(backend.clock.now()),
-        "method": request.method,
-        "path": request.path,
-        "namespace": {"tenant": tenant, "environment": environment, "company": company},
-        **entry,
-        "request": {"query": request.args.to_dict(), "body": body},
-        "response": {"status": None if unanswered else result.status,
-                     "body": None if unanswered else (result.body or None), "lost": lost},
-    })
+def _journal(backend, entry: JournalEntry, result: Answer, lost: str | None) -> None:
+    """Finish the call's entry with what only HTTP knows, and record it."""
+    g.call = {"namespace": "/".join(entry.namespace), "operation": entry.operation or request.method,
+              "order_id": entry.order_id or "-", "lost": lost}
+    unanswered = lost is not None and entry.outcome == "transport"  # failed before anything happened
+    entry.at = format_datetime(backend.clock.now())
+    entry.path = request.path
+    entry.query = request.args.to_dict()
+    entry.status = None if unanswered else result.status
+    entry.response_body = None if unanswered else (result.body or None)
+    entry.lost = lost
+    backend.journal.record(entry)
 
 
 def _company(company: str) -> str:

@@ -11,19 +11,19 @@ from itertools import groupby
 from flask import render_template
 
 from simulator.render import amount, manifest_url
+from simulator.webhooks import DELIVERY_OPERATION
 
 JOURNAL_ROWS = 50
 DELIVERY_ROWS = 20
 ORDER_ROWS = 500  # the latest orders shown; a page of thousands helps nobody
 NAMESPACE_KEYS = ("tenant", "environment", "company")
-DELIVERY = "webhook_delivery"  # the journal's operation for a webhook delivery attempt
 
 
 def dashboard_page(backend, base_url: str, query: Mapping[str, str]) -> str:
     chosen = chosen_namespace(query)
     orders, hidden, bookings = _latest_orders(backend.store, chosen)
     journal = _journal(backend.journal, chosen, {}, JOURNAL_ROWS)
-    deliveries = _journal(backend.journal, chosen, {"operation": DELIVERY}, DELIVERY_ROWS)
+    deliveries = _journal(backend.journal, chosen, {"operation": DELIVERY_OPERATION}, DELIVERY_ROWS)
     subscriptions = _subscriptions(backend.webhooks, chosen)
     return render_template(
         "dashboard.html",

@@ -1,12 +1,12 @@
 """One partner API call, without Flask: the gateway's checks, the real router, the fault
-rules' decision, the operation, and the answer with what its journal entry needs. The HTTP
-side (simulator.api) reads the request, carries out a transport fault and journals the call.
+rules' decision, the operation, and the answer with its journal entry begun. The HTTP side
+(simulator.api) reads the request, carries out a transport fault and journals the call.
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import quote
 
@@ -20,6 +20,7 @@ from simulator.faults import Call, Decision
 from simulator.guids import parse_guid
 from simulator.model import Namespace
 from simulator.render import order_summary
+from simulator.request_journal import JournalEntry
 from simulator.scenario import JSON_SURROGATE, without_lone_surrogates
 from simulator.store import Trace
 
@@ -53,51 +54,50 @@ class PartnerCall:
 
 @dataclass
 class Answer:
-    """What the call answers (JSON bytes, or none for 204), the call's journal fields, and a
-    transport fault (kind, hang seconds) the server is to carry out on the connection."""
+    """What the call answers (JSON bytes, or none for 204), and a transport fault (kind, hang
+    seconds) the server is to carry out on the connection."""
 
     status: int
     body: bytes
-    entry: dict = field(default_factory=dict)
     transport: tuple[str, float] | None = None
 
 
-def answer(backend, call: PartnerCall) -> Answer:
-    entry = {"operation": None, "orderId": None, "sellToOrderReference": None, "faults": [], "outcome": None}
+def answer(backend, call: PartnerCall) -> tuple[Answer, JournalEntry]:
+    """The answer, and the call's journal entry without what only the HTTP side knows."""
+    entry = JournalEntry(namespace=call.namespace, method=call.method)
     trace = Trace()
     try:
         result = _serve(backend, call, entry, trace)
     except ApiError as error:
         result = Answer(error.status, error_body(error))
         if error.field or error.rule:
-            entry["rejection"] = {"field": error.field, "rule": error.rule, "message": error.message}
+            entry.rejection = {"field": error.field, "rule": error.rule, "message": error.message}
         elif isinstance(error, IssuanceFailed):
-            entry["rejection"] = {"field": None, "rule": "issuance", "message": error.message}
-    entry["transitions"] = [{"orderId": order_id, "from": old, "to": new} for order_id, old, new in trace.transitions]
-    if entry["orderId"] is None and trace.transitions:
-        entry["orderId"] = trace.transitions[-1][0]  # a create that failed into Error still made an order
-    result.entry = entry
-    return result
+            entry.rejection = {"field": None, "rule": "issuance", "message": error.message}
+    entry.transitions = [{"orderId": order_id, "from": old, "to": new} for order_id, old, new in trace.transitions]
+    if entry.order_id is None and trace.transitions:
+        entry.order_id = trace.transitions[-1][0]  # a create that failed into Error still made an order
+    return result, entry
 
 
-def _serve(backend, call: PartnerCall, entry: dict, trace: Trace) -> Answer:
+def _serve(backend, call: PartnerCall, entry: JournalEntry, trace: Trace) -> Answer:
     key, method, namespace, endpoint = call.api_key, call.method, call.namespace, call.endpoint
     backend.access.check(key, namespace)
     if method not in SUPPORTED_METHODS:  # HEAD, which Flask routes with GET
         raise UnsupportedMethod(method)
     module, *path = endpoint.split("/")
     if module.lower() in ("webhook", "webhooks"):  # the guide's table writes /webhooks
-        entry["operation"] = "webhook"
+        entry.operation = "webhook"
         return _webhook(backend.webhooks, call, path)
     if module.lower() != "channelmanager":
         raise NotFound("/" + endpoint)
     operation, target = _route(method, path)
-    entry["operation"] = operation
+    entry.operation = operation
     body = _json(call.body) if operation in ("create", "confirm", "replace") else None
-    entry["body"] = None if body is NOT_JSON else json.dumps(body)
+    entry.request_body = None if body is NOT_JSON else json.dumps(body)
     matched = _matched(backend, operation, call, target, body)
-    entry["orderId"] = target if operation not in ("create", "list") else None
-    entry["sellToOrderReference"] = matched.reference or None
+    entry.order_id = target if operation not in ("create", "list") else None
+    entry.reference = matched.reference or None
     gate = backend.gate(key)  # the same one on the way out
     if gate:
         gate.enter()
@@ -108,11 +108,11 @@ def _serve(backend, call: PartnerCall, entry: dict, trace: Trace) -> Answer:
             gate.leave()
 
 
-def _decide_and_perform(backend, operation: str, call: PartnerCall, target: str, body, matched: Call, entry: dict,
-                        trace: Trace) -> Answer:
+def _decide_and_perform(backend, operation: str, call: PartnerCall, target: str, body, matched: Call,
+                        entry: JournalEntry, trace: Trace) -> Answer:
     decision = _decide(backend, matched)
-    entry["faults"] = decision.rules
-    entry["outcome"] = decision.outcome.kind if decision.outcome else None
+    entry.faults = decision.rules
+    entry.outcome = decision.outcome.kind if decision.outcome else None
     if decision.latency_ms:
         time.sleep(decision.latency_ms / 1000)
     outcome = decision.outcome
@@ -146,11 +146,11 @@ def _performed(backend, operation: str, call: PartnerCall, target: str, body, ou
         raise
 
 
-def _refund(backend, decision, entry: dict) -> None:
+def _refund(backend, decision: Decision, entry: JournalEntry) -> None:
     backend.faults.refund(decision.decisive)
     backend.magic.refund(decision.decisive)
-    entry["faults"] = [rule for rule in decision.rules if rule != decision.decisive]
-    entry["outcome"] = None
+    entry.faults = [rule for rule in decision.rules if rule != decision.decisive]
+    entry.outcome = None
 
 
 def _route(method: str, path: list[str]) -> tuple[str, str]:

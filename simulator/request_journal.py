@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from typing import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 CAPACITY = 10_000  # the most recent entries kept
 BODY_CAP = 64 * 1024  # characters of one body's JSON text kept whole
@@ -20,6 +21,51 @@ MAX_BYTES = 64 * 1024 * 1024  # characters of bodies kept in all
 HEAD = 1024  # characters of a truncated body kept
 ENTRY_COST = 512  # what an entry costs besides its bodies, roughly
 FILTERS = ("operation", "status", "orderId", "tenant", "environment", "company", "rule", "sellToOrderReference")
+
+
+@dataclass
+class JournalEntry:
+    """One recorded call: a partner API call (begun by simulator.partner_calls, finished by
+    simulator.api) or a webhook delivery attempt (simulator.webhooks). `as_dict` is the entry
+    as GET /_sim/journal serves it, its fields in that order."""
+
+    namespace: tuple[str, str, str]
+    method: str
+    path: str = ""
+    at: str = ""  # the simulator's clock
+    operation: str | None = None
+    order_id: str | None = None
+    reference: str | None = None  # the sellToOrderReference
+    faults: list[str] = field(default_factory=list)  # ids of the rules that fired
+    outcome: str | None = None  # the decisive rule's outcome; for a delivery, what became of it
+    rejection: dict[str, str | None] | None = None  # a refused call's field, rule and message
+    attempt: int | None = None  # a delivery's
+    transitions: list[dict[str, str | None]] = field(default_factory=list)
+    note: str | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    request_body: str | bytes | None = None  # JSON text
+    status: int | None = None  # None: no answer was sent
+    response_body: bytes | None = None
+    lost: str | None = None  # the transport fault that took the answer
+
+    def as_dict(self) -> dict[str, Any]:
+        tenant, environment, company = self.namespace
+        entry: dict[str, Any] = {
+            "at": self.at, "method": self.method, "path": self.path,
+            "namespace": {"tenant": tenant, "environment": environment, "company": company},
+            "operation": self.operation, "orderId": self.order_id, "sellToOrderReference": self.reference,
+            "faults": self.faults, "outcome": self.outcome,
+        }
+        if self.rejection is not None:
+            entry["rejection"] = self.rejection
+        if self.attempt is not None:
+            entry["attempt"] = self.attempt
+        entry["transitions"] = self.transitions
+        if self.note is not None:
+            entry["note"] = self.note
+        entry["request"] = {"query": self.query, "body": self.request_body}
+        entry["response"] = {"status": self.status, "body": self.response_body, "lost": self.lost}
+        return entry
 
 
 class RequestJournal:
@@ -31,8 +77,9 @@ class RequestJournal:
         self._bytes = 0
         self._next_id = 1
 
-    def record(self, entry: dict) -> dict:
-        entry = {**entry, "request": _capped(entry["request"]), "response": _capped(entry["response"])}
+    def record(self, recorded: JournalEntry) -> dict[str, Any]:
+        entry = recorded.as_dict()
+        entry["request"], entry["response"] = _capped(entry["request"]), _capped(entry["response"])
         with self._lock:
             entry = {"id": self._next_id, **entry}
             self._next_id += 1

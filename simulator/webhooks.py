@@ -23,10 +23,13 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
+from simulator.clock import format_datetime
 from simulator.errors import BadRequest, NotFound
+from simulator.request_journal import JournalEntry
 
 EVENT = "ota_cm_order_processed"
 EVENT_VERSION = "1.0"
+DELIVERY_OPERATION = "webhook_delivery"  # a delivery attempt's operation in the request journal
 HOLD_SECONDS = 1.0  # out of order: the longest a delivery waits for the next
 SIGNATURE_HEADER = "x-sim-signature"
 SUBSCRIPTIONS_PER_COMPANY = 10
@@ -311,15 +314,11 @@ class Webhooks:
         self._record(delivery, status, f"failed ({problem}); {then}")
 
     def _record(self, delivery: Delivery, status: int | None, outcome: str) -> None:
-        tenant, environment, company = delivery.namespace
-        self.journal.record({
-            "at": self.clock.describe()["now"], "method": "POST", "path": delivery.url,
-            "namespace": {"tenant": tenant, "environment": environment, "company": company},
-            "operation": "webhook_delivery", "orderId": delivery.order_id, "sellToOrderReference": None,
-            "faults": [], "outcome": outcome, "attempt": delivery.attempt, "transitions": [],
-            "request": {"query": {}, "body": delivery.body},
-            "response": {"status": status, "body": None, "lost": None},
-        })
+        self.journal.record(JournalEntry(
+            namespace=delivery.namespace, method="POST", path=delivery.url, at=format_datetime(self.clock.now()),
+            operation=DELIVERY_OPERATION, order_id=delivery.order_id, outcome=outcome, attempt=delivery.attempt,
+            request_body=delivery.body, status=status,
+        ))
 
     def _next(self) -> int:
         self._sequence += 1

@@ -13,7 +13,7 @@ import requests
 
 from simulator import Backend, create_app
 from simulator.order_request import MAX_WALLETS_PER_ORDER
-from simulator.request_journal import BODY_CAP, RequestJournal
+from simulator.request_journal import BODY_CAP, JournalEntry, RequestJournal
 from simulator.server import ThreadedServer
 from simulator.transport import HANGS_KEY
 from tests.helpers import API, BASE, DEMO, HEADERS, Api, Served, assert_error, line, order_body, wait_for
@@ -70,9 +70,8 @@ def test_a_large_body_is_kept_truncated_with_a_marker(client):
     assert marker["head"].startswith("{") and len(marker["head"]) == 1024
 
 
-def entry(n: int, body: str) -> dict:
-    return {"namespace": {"tenant": "t", "environment": "e", "company": "c"}, "operation": "create", "faults": [],
-            "request": {"query": {}, "body": body}, "response": {"status": 201, "body": None, "lost": None}}
+def entry(n: int, body: str) -> JournalEntry:
+    return JournalEntry(namespace=("t", "e", "c"), method="POST", operation="create", request_body=body, status=201)
 
 
 def resident_mib(pid: int) -> int:
