@@ -21,7 +21,8 @@ from simulator.ota import OtaWorker
 from simulator.render import RenderCache
 from simulator.request_journal import RequestJournal
 from simulator.scenario import (
-    Scenario, ScenarioError, build_catalog, default_scenario_path, load_scenario, scenario_directories,
+    OTA_DEFAULTS, GatewayLimits, Scenario, ScenarioError, build_catalog, default_scenario_path, load_scenario,
+    scenario_directories,
 )
 from simulator.store import Store
 from simulator.webhooks import Webhooks
@@ -45,7 +46,7 @@ class Backend:
         self.magic = FaultBook()
         self.magic.add(magic_rules())
         self.access = Access()
-        self._limits: dict | None = None  # the gateway's limits, when a scenario sets them
+        self._limits: GatewayLimits | None = None  # the gateway's limits, when a scenario sets them
         self._gates: dict[str, Limits] = {}  # per API key, as the real limits are per Entra app
         self.journal = RequestJournal()
         self.rendered = RenderCache()
@@ -89,7 +90,7 @@ class Backend:
         """Back to the default catalog: no scenario, no rules, keys, restrictions or limits,
         and the clock back to real time if a scenario had set it."""
         with self.store.lock:
-            if any(scenario.clock for scenario in self.scenarios):
+            if any(scenario.clock is not None for scenario in self.scenarios):
                 self.clock.reset()
             self.faults.clear()
             self._apply([])
@@ -119,24 +120,27 @@ class Backend:
             self.access.tenants.update(scenario.namespaces.get("tenants", []))
             self.access.environments.update(scenario.namespaces.get("environments", []))
             self.access.companies.update(scenario.namespaces.get("companies", []))
-            if scenario.limits:
+            if scenario.limits is not None:
                 self._limits = scenario.limits
         for scenario in added if added is not None else scenarios:
-            if scenario.clock:
-                self.clock.set(scenario.clock["now"], frozen=scenario.clock["frozen"])
-        ota = next((scenario.ota for scenario in reversed(scenarios) if scenario.ota), None)
-        self.channel_manager.ota_for_all = self._ota_everywhere or bool(ota and ota["all_partners"])
+            if scenario.clock is not None:
+                self.clock.set(scenario.clock.now, frozen=scenario.clock.frozen)
+        ota = next((scenario.ota for scenario in reversed(scenarios) if scenario.ota is not None), None)
+        self.channel_manager.ota_for_all = self._ota_everywhere or bool(ota and ota.all_partners)
         if ota or self._ota_everywhere or any(partner.ota for partner in catalog.partners.values()):
-            self.worker.start((ota or {}).get("cadence_seconds", 1.0))
-        self.webhooks.configure(next((s.webhooks for s in reversed(scenarios) if s.webhooks), None))
+            self.worker.start((ota or OTA_DEFAULTS).cadence_seconds)
+        self.webhooks.configure(next((s.webhooks for s in reversed(scenarios) if s.webhooks is not None), None))
 
     def gate(self, api_key: str) -> Limits | None:
         """The limits this key's calls pass (None when no scenario sets limits)."""
         gates = self._gates  # a reload replaces the dictionary; calls in flight keep theirs
-        if self._limits is None:
+        limits = self._limits
+        if limits is None:
             return None
         if api_key not in gates:
-            gates.setdefault(api_key, Limits(self.clock, **self._limits))
+            gates.setdefault(api_key, Limits(self.clock, limits.max_concurrent, limits.max_queued,
+                                             limits.queue_timeout_seconds, limits.requests_per_window,
+                                             limits.window_seconds))
         return gates[api_key]
 
     # -- state -----------------------------------------------------------

@@ -12,7 +12,7 @@ import os
 import re
 import stat
 import tomllib
-from datetime import timezone
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -45,6 +45,47 @@ class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the key."""
 
 
+@dataclass(frozen=True)
+class GatewayLimits:
+    """[limits]: the gateway's limits (see LimitsSchema)."""
+
+    max_concurrent: int
+    max_queued: int
+    queue_timeout_seconds: float
+    requests_per_window: int
+    window_seconds: float
+
+
+@dataclass(frozen=True)
+class ClockSetting:
+    """[clock]: where the simulator's clock starts."""
+
+    now: datetime
+    frozen: bool
+
+
+@dataclass(frozen=True)
+class OtaSettings:
+    """[ota]: the asynchronous OTA Channel Manager mode."""
+
+    all_partners: bool
+    cadence_seconds: float
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """[webhooks]: how webhook deliveries behave (the defaults: WEBHOOK_DEFAULTS)."""
+
+    retry_seconds: list[float]
+    timeout_seconds: float
+    signing_secret: str
+    drop: float
+    duplicate: float
+    delay_ms: float
+    out_of_order: bool
+    seed: int | None = None  # None: unseeded
+
+
 @dataclass
 class Scenario:
     path: Path | str
@@ -52,11 +93,11 @@ class Scenario:
     catalog: dict  # the validated [catalog] section; build_catalog combines them
     api_keys: list[dict] = field(default_factory=list)
     namespaces: dict = field(default_factory=dict)
-    limits: dict | None = None
-    clock: dict | None = None
+    limits: GatewayLimits | None = None
+    clock: ClockSetting | None = None
     faults: list[dict] = field(default_factory=list)  # validated rule data; rules are made per load
-    ota: dict | None = None
-    webhooks: dict | None = None
+    ota: OtaSettings | None = None
+    webhooks: WebhookSettings | None = None
 
 
 class StrictSchema(Schema):
@@ -189,11 +230,19 @@ class LimitsSchema(StrictSchema):
     requests_per_window = fields.Integer(load_default=6000, strict=True, validate=validate.Range(min=1))
     window_seconds = fields.Float(load_default=300, validate=validate.Range(min=1))
 
+    @post_load
+    def make(self, data, **kwargs):
+        return GatewayLimits(**data)
+
 
 class ClockSchema(StrictSchema):
     now = fields.AwareDateTime(required=True, format="iso", default_timezone=timezone.utc,
                                validate=validate.Range(min=EARLIEST, max=LATEST))
     frozen = fields.Boolean(load_default=False)
+
+    @post_load
+    def make(self, data, **kwargs):
+        return ClockSetting(**data)
 
 
 class LatencySchema(StrictSchema):
@@ -262,6 +311,10 @@ class OtaSchema(StrictSchema):
     all_partners = fields.Boolean(load_default=False)  # else only partners with ota = true
     cadence_seconds = fields.Float(load_default=1.0, validate=validate.Range(min=0, max=3600))  # 0: by hand only
 
+    @post_load
+    def make(self, data, **kwargs):
+        return OtaSettings(**data)
+
 
 class WebhooksSchema(StrictSchema):
     """How webhook deliveries behave (simulator additions: retries, faults, a signature)."""
@@ -274,6 +327,14 @@ class WebhooksSchema(StrictSchema):
     delay_ms = fields.Float(load_default=0, validate=validate.Range(min=0, max=MAX_DELAY_MS))
     out_of_order = fields.Boolean(load_default=False)  # hold each delivery until the next one is sent first
     seed = fields.Integer(strict=True)
+
+    @post_load
+    def make(self, data, **kwargs):
+        return WebhookSettings(**data)
+
+
+OTA_DEFAULTS: OtaSettings = OtaSchema().load({})
+WEBHOOK_DEFAULTS: WebhookSettings = WebhooksSchema().load({})
 
 
 class ScenarioSchema(StrictSchema):

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 from simulator.clock import format_datetime
 from simulator.errors import BadRequest, NotFound
 from simulator.request_journal import JournalEntry
+from simulator.scenario import WEBHOOK_DEFAULTS, WebhookSettings
 
 EVENT = "ota_cm_order_processed"
 EVENT_VERSION = "1.0"
@@ -35,8 +36,6 @@ SIGNATURE_HEADER = "x-sim-signature"
 SUBSCRIPTIONS_PER_COMPANY = 10
 SUBSCRIPTIONS_IN_ALL = 100  # companies are unlimited: this is what bounds the senders
 ANSWER_LIMIT = 64 * 1024
-DEFAULTS = {"retry_seconds": [1, 2, 4, 8, 16], "timeout_seconds": 5, "signing_secret": "", "drop": 0,
-            "duplicate": 0, "delay_ms": 0, "out_of_order": False}
 
 
 @dataclass(order=True)
@@ -82,7 +81,7 @@ class Webhooks:
     def __init__(self, clock, journal):
         self.clock = clock
         self.journal = journal
-        self.settings = dict(DEFAULTS)
+        self.settings = WEBHOOK_DEFAULTS
         self._random = random.Random()
         self._subscribers: dict[tuple, dict[str, Subscriber]] = {}
         self._lock = threading.Condition()
@@ -91,10 +90,11 @@ class Webhooks:
         self._busy = 0  # attempts in flight
         self._stop = False
 
-    def configure(self, settings: dict | None) -> None:
+    def configure(self, settings: WebhookSettings | None) -> None:
+        """A scenario's [webhooks] settings (None: the defaults)."""
         with self._lock:
-            self.settings = {**DEFAULTS, **(settings or {})}
-            self._random = random.Random(self.settings.get("seed"))
+            self.settings = settings or WEBHOOK_DEFAULTS
+            self._random = random.Random(self.settings.seed)
 
     # -- subscriptions ---------------------------------------------------
 
@@ -204,15 +204,15 @@ class Webhooks:
             if subscriber.ended or self._stop:
                 return
             settings = self.settings
-            copies = 2 if self._random.random() < settings["duplicate"] else 1
+            copies = 2 if self._random.random() < settings.duplicate else 1
             for copy in range(copies):
-                delivery = Delivery(time.monotonic() + settings["delay_ms"] / 1000, self._next(),
+                delivery = Delivery(time.monotonic() + settings.delay_ms / 1000, self._next(),
                                     subscriber.subscription["notificationUrl"], body, order.namespace,
                                     order.order_id, note="duplicate" if copy else "")
-                if self._random.random() < settings["drop"]:
+                if self._random.random() < settings.drop:
                     self._record(delivery, None, "dropped")
                     continue
-                if settings["out_of_order"] and subscriber.held is None:
+                if settings.out_of_order and subscriber.held is None:
                     delivery.due += HOLD_SECONDS
                     subscriber.held = delivery  # sent after the next one (or after HOLD_SECONDS, or on flush)
                     continue
@@ -245,7 +245,7 @@ class Webhooks:
             self._stop = True
             self._lock.notify_all()
             senders = list(self._senders)
-            deadline = time.monotonic() + self.settings["timeout_seconds"] + 1
+            deadline = time.monotonic() + self.settings.timeout_seconds + 1
         for sender in senders:
             sender.join(timeout=max(0.0, deadline - time.monotonic()))
 
@@ -271,7 +271,7 @@ class Webhooks:
                     self._staff()  # the pool was full: a subscriber may still lack a sender
                     self._lock.notify_all()
 
-    def _next_job(self) -> tuple[Subscriber, Delivery, dict] | None:
+    def _next_job(self) -> tuple[Subscriber, Delivery, WebhookSettings] | None:
         """The next due delivery of a subscriber no other sender serves; None when this sender is
         not needed any more (stopping, or more free senders than subscribers waiting)."""
         with self._lock:
@@ -296,10 +296,10 @@ class Webhooks:
                     return subscriber
         return None
 
-    def _attempt(self, subscriber: Subscriber, delivery: Delivery, settings: dict) -> None:
+    def _attempt(self, subscriber: Subscriber, delivery: Delivery, settings: WebhookSettings) -> None:
         status, problem = post(delivery.url, delivery.body, _headers(delivery.body, settings),
-                               settings["timeout_seconds"])
-        retries = settings["retry_seconds"]
+                               settings.timeout_seconds)
+        retries = settings.retry_seconds
         if not problem:
             self._record(delivery, status, delivery.note or "delivered")
             return
@@ -325,10 +325,10 @@ class Webhooks:
         return self._sequence
 
 
-def _headers(body: bytes, settings: dict) -> dict:
+def _headers(body: bytes, settings: WebhookSettings) -> dict:
     headers = {"Content-Type": "application/json", "Connection": "close"}
-    if settings["signing_secret"]:
-        digest = hmac.new(settings["signing_secret"].encode(), body, hashlib.sha256).hexdigest()
+    if settings.signing_secret:
+        digest = hmac.new(settings.signing_secret.encode(), body, hashlib.sha256).hexdigest()
         headers[SIGNATURE_HEADER] = f"sha256={digest}"
     return headers
 
