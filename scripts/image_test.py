@@ -7,7 +7,7 @@ containers). Then, against running containers: the health endpoint, the README's
 pasted into bash, scenarios from the mounted /scenarios and bundled ones, the control API
 through a Host other than localhost, the HEALTHCHECK (`podman inspect`), a stop (`podman stop`,
 timed: within its 10 s), a restart on the same /data volume, and docs/containers.md's
-`docker run -d` example pasted with podman.
+`docker run -d` example pasted with podman, and its Node Testcontainers snippet.
 
 Needs root (it installs podman, runc and debootstrap with apt-get when missing). Exits 1,
 naming each failure, when anything is wrong; removes its containers and volume in any case.
@@ -266,6 +266,7 @@ def drive(work: Path) -> None:
         phase(f"import {orders:,} orders", populate, server, orders)
     phase("second stop", stop_and_check, "second stop" + (f" with {orders:,} more orders" if orders else ""))
     pasted_run_example(work, tag)
+    testcontainers_node(work, tag)
 
 
 def start(tag: str, port: int, mounts: list[str], args: list[str]) -> float | None:
@@ -347,6 +348,42 @@ def pasted_run_example(work: Path, tag: str) -> None:
           "--scenario sold-out mine.toml: the bundled one and the mounted one are loaded")
     command = podman("exec", EXAMPLE, "cat", "/proc/1/cmdline").stdout.replace("\0", " ")
     check("--data /data/state.json" in command, "it keeps its data in /data/state.json")
+
+
+def testcontainers_node(work: Path, tag: str) -> None:
+    """docs/containers.md's Node Testcontainers snippet, run against podman's Docker-compatible
+    socket (Java and .NET are parse-checked by make test: they cannot run here). Needs npm; the
+    package is installed once into ~/.cache/cm-sim-image-test."""
+    if not shutil.which("npm"):
+        print("\nTestcontainers (Node): skipped, no npm here", flush=True)
+        return
+    print("\nTestcontainers (Node) against podman's socket", flush=True)
+    modules = Path.home() / ".cache" / "cm-sim-image-test" / "node"
+    if not (modules / "node_modules" / "testcontainers").exists():
+        modules.mkdir(parents=True, exist_ok=True)
+        run(["npm", "install", "--silent", "--prefix", str(modules), "testcontainers@10"], quiet=True)
+    [snippet] = doc_examples.blocks(doc_examples.sections(ROOT / "docs/containers.md")["Testcontainers"], "javascript")
+    listing = ('const answer = await fetch(`${baseUrl}/orders/21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e`, '
+               '{headers: {"x-np-api-key": "k"}});\nconsole.log("listed", answer.status, await answer.text());')
+    script = modules / "cm-sim-snippet.mjs"  # beside node_modules, where the import finds the package
+    script.write_text(snippet.replace(f'"cm-sim:{version()}"', f'"{tag}"').replace("// ... your tests against baseUrl ...",
+                                                                               listing))
+    socket_path = work / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if socket_path.exists():
+                break
+            time.sleep(0.1)
+        result = subprocess.run(["node", str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                timeout=180, env={**os.environ, "DOCKER_HOST": f"unix://{socket_path}",
+                                                  "TESTCONTAINERS_RYUK_DISABLED": "true"})
+        check(result.returncode == 0 and "listed 200 []" in result.stdout,
+              f"the snippet starts the image, waits on /_sim/health and calls it: {result.stdout.strip()[-300:]}")
+    finally:
+        service.terminate()
+        service.wait(10)
 
 
 def scenario_loads(server: Client) -> None:
