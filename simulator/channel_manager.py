@@ -15,7 +15,7 @@ from typing import Mapping
 from simulator.catalog import Catalog, Partner
 from simulator.clock import Clock
 from simulator.errors import BadRequest, IssuanceFailed, NotFound, StorageFailed
-from simulator.faults import Outcome
+from simulator.outcomes import Outcome, pending_outcome
 from simulator.guids import braced, parse_guid
 from simulator.issuance import Issuer
 from simulator.model import Namespace, Order, OrderStatus
@@ -115,9 +115,9 @@ class ChannelManager:
             if order.status is not OrderStatus.DRAFT:
                 raise BadRequest(f"Order cannot be confirmed in status {order.status.caption}", "status", "state")
             payment = required_text(_object(body), "paymentReference")
-            if fault and fault.fail_confirm:
+            if fault and fault.kind == "fail_confirm":
                 _took_effect(trace)
-                raise BadRequest(fault.fail_confirm)  # the reservations were not confirmed: still Draft
+                raise BadRequest(fault.text)  # the reservations were not confirmed: still Draft
             confirmed = replace(order, payment_reference=code(payment, 50 if order.ota else 20))
             self.issuer.settle_issued(confirmed, self.catalog.partner(order.partner_id))
             self.store.commit(put=[confirmed], trace=trace)
@@ -194,8 +194,8 @@ class ChannelManager:
                 return self._move(current, OrderStatus.SCHEDULED)
             if current.status is OrderStatus.SCHEDULED:
                 return self._move(current, OrderStatus.PROCESSING)
-            fault = Outcome(**current.pending_outcome) if current.pending_outcome else None
-            if fault and fault.stick_in_processing:
+            fault = pending_outcome(current.pending_outcome)
+            if fault and fault.kind == "stick_in_processing":
                 return None  # it stays until released or swept
             try:
                 return self._issue(_unissued(current), self.catalog.partner(current.partner_id), fault)
@@ -240,9 +240,9 @@ class ChannelManager:
     def _submit(self, order: Order, fault: Outcome | None, trace: Trace | None, remove=()) -> Order:
         """Store the order as Submitted: the worker issues it later."""
         pending = {}
-        if fault and fault.kind in ("fail_issuance", "reject", "stick_in_processing"):
+        if fault and fault.applied_at_issuance:
             _took_effect(trace)
-            pending = {fault.kind: getattr(fault, fault.kind)}
+            pending = fault.pending()
         order = replace(order, status=OrderStatus.SUBMITTED, status_since=self.clock.now(), pending_outcome=pending)
         self.store.commit(put=[order], remove=remove, trace=trace)
         return order
@@ -266,18 +266,19 @@ class ChannelManager:
     def _issue(self, order: Order, partner: Partner | None, fault: Outcome | None = None, trace: Trace | None = None,
                remove=(), replaced: Order | None = None) -> Order:
         """Issue and commit the order; a failed issue is committed in Error and re-raised."""
-        if fault and fault.reject:
+        if fault and fault.kind == "reject":
             _took_effect(trace)
-            raise BadRequest(fault.reject)  # failed while preparing the import: nothing is stored
-        if fault and fault.stick_in_processing:
+            raise BadRequest(fault.text)  # failed while preparing the import: nothing is stored
+        if fault and fault.kind == "stick_in_processing":
             _took_effect(trace)
             order.status = OrderStatus.PROCESSING
             order.status_since = self.clock.now()
-            order.pending_outcome = {"stick_in_processing": True}  # the OTA worker leaves it too
+            order.pending_outcome = fault.pending()  # the OTA worker leaves it too
             self.store.commit(put=[order], remove=remove, trace=trace)
             raise StuckInProcessing(order)
         try:
-            self.issuer.issue(order, partner, replaced, failure=fault.fail_issuance if fault else "", trace=trace)
+            failure = fault.text if fault and fault.kind == "fail_issuance" else ""
+            self.issuer.issue(order, partner, replaced, failure=failure, trace=trace)
         except IssuanceFailed as failure:
             self._fail(order, failure.message, remove, trace)
             raise

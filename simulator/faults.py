@@ -1,4 +1,5 @@
-"""Fault rules: which calls they match, how long they live, and what they make happen.
+"""Fault rules: which calls they match and how long they live; what they make happen is
+simulator.outcomes.
 
 A rule matches on the call (operation, namespace, partner, reference pattern, item),
 optionally only on its nth match or with a seeded probability, and fires at most
@@ -7,17 +8,16 @@ the other outcomes the first matching rule decides.
 """
 from __future__ import annotations
 
-import math
 import random
 import threading
-from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, Mapping
+
+from simulator.outcomes import Outcome, make_outcome
 
 OPERATIONS = ("create", "get", "list", "confirm", "replace", "delete")
-TRANSPORT_FAULTS = ("reset", "empty_reply", "truncated", "hang")
 REFERENCE_LENGTH = 50  # sellToOrderReference is a Code[50]
-MAX_DELAY_MS = 600_000  # ten minutes: the longest delay a scenario asks for, or a rule draws
-ISSUING = ("create", "replace")
 
 
 @dataclass
@@ -29,46 +29,6 @@ class Call:
     partner_id: str = ""
     reference: str = ""
     items: tuple[str, ...] = ()
-
-
-@dataclass
-class Latency:
-    fixed_ms: float = 0
-    distribution: str = ""  # "", "uniform" or "lognormal"
-    min_ms: float = 0
-    max_ms: float = 0
-    median_ms: float = 0
-    sigma: float = 0.5
-
-    def draw(self, rng: random.Random) -> float:
-        if self.distribution == "uniform":
-            return rng.uniform(self.min_ms, self.max_ms)
-        if self.distribution == "lognormal":
-            return min(rng.lognormvariate(math.log(self.median_ms), self.sigma), MAX_DELAY_MS)
-        return self.fixed_ms
-
-
-@dataclass
-class Outcome:
-    """Exactly one of these is set on a rule."""
-
-    fail_issuance: str = ""
-    reject: str = ""  # refused before anything is stored, as a failure while preparing the import
-    fail_confirm: str = ""
-    stick_in_processing: bool = False
-    respond: int = 0  # 429 or 503, the gateway's answers
-    latency: Latency | None = None
-    transport: str = ""  # before anything happens
-    lose_response: str = ""  # after the change is committed
-    hang_seconds: float = 30
-
-    @property
-    def kind(self) -> str:
-        for name in ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "respond", "latency",
-                     "transport", "lose_response"):
-            if getattr(self, name):
-                return name
-        return ""
 
 
 @dataclass
@@ -106,16 +66,8 @@ class FaultRule:
             and (not self.partner or self.partner == call.partner_id)
             and (not self.reference or fnmatchcase(call.reference[:REFERENCE_LENGTH], self.reference))
             and (not self.item or self.item in call.items)
-            and self._applies_to(call.operation)
+            and self.outcome.applies_to(call.operation)
         )
-
-    def _applies_to(self, operation: str) -> bool:
-        kind = self.outcome.kind
-        if kind in ("fail_issuance", "reject", "stick_in_processing"):
-            return operation in ISSUING
-        if kind == "fail_confirm":
-            return operation == "confirm"
-        return True
 
     @property
     def exhausted(self) -> bool:
@@ -201,25 +153,11 @@ class FaultBook:
         return decision
 
 
-def make_rule(data: dict) -> FaultRule:
+def make_rule(data: Mapping[str, Any]) -> FaultRule:
     """A fresh rule (counters at zero) from validated scenario data."""
-    outcome = Outcome(
-        fail_issuance=data.get("fail_issuance", ""),
-        reject=data.get("reject", ""),
-        fail_confirm=data.get("fail_confirm", ""),
-        stick_in_processing=data.get("stick_in_processing", False),
-        respond=data.get("respond", 0),
-        transport=data.get("transport", ""),
-        lose_response=data.get("lose_response", ""),
-        hang_seconds=data.get("hang_seconds", 30),
-    )
-    if "latency_ms" in data:
-        outcome.latency = Latency(fixed_ms=data["latency_ms"])
-    elif "latency" in data:
-        outcome.latency = Latency(**data["latency"])
     return FaultRule(
         id=data["id"],
-        outcome=outcome,
+        outcome=make_outcome(data),
         description=data.get("description", ""),
         operation=data.get("operation", ""),
         tenant=data.get("tenant", ""),

@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from enum import Enum
 
 from simulator.clock import EARLIEST, LATEST
+from simulator.outcomes import PENDING_OUTCOMES, is_pending_outcome
 
 Namespace = tuple[str, str, str]  # (tenant, environment, company)
 # imports (PUT /_sim/state): the bounds of their fields
@@ -15,7 +16,6 @@ LONG_TEXT = 2048  # characters of a message or description
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 ISO_TIME = re.compile(r"\d{2}:\d{2}:\d{2}", re.ASCII)
 GUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
-PENDING_OUTCOMES = '{}, {"fail_issuance": "message"}, {"reject": "message"} or {"stick_in_processing": true}'
 
 
 class OrderStatus(str, Enum):
@@ -417,18 +417,8 @@ def _manifest(value, path: str) -> None:
 
 def _pending_outcome(value, path: str) -> None:
     """What a fault rule left for the OTA worker to do: nothing, or one outcome it knows."""
-    known = {"fail_issuance": _is_message, "reject": _is_message, "stick_in_processing": lambda detail: detail is True}
-    if value == {}:
-        return
-    if not isinstance(value, dict) or len(value) != 1:
+    if not is_pending_outcome(value):
         raise _BadField(f"{path} must be {PENDING_OUTCOMES}")
-    [(kind, detail)] = value.items()
-    if kind not in known or not known[kind](detail):
-        raise _BadField(f"{path} must be {PENDING_OUTCOMES}")
-
-
-def _is_message(detail) -> bool:
-    return isinstance(detail, str) and 0 < len(detail) <= LONG_TEXT
 
 
 def _ticket_kind(value, path: str) -> None:

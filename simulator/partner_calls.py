@@ -26,7 +26,6 @@ from simulator.store import Trace
 
 NOT_JSON = object()
 SUPPORTED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-DOMAIN_OUTCOMES = ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "lose_response")
 # the real router's table, in its order: method, path shape after `channelManager` ("*" is the
 # path argument; literal segments match case-insensitively), operation
 ROUTES = (
@@ -116,21 +115,22 @@ def _decide_and_perform(backend, operation: str, call: PartnerCall, target: str,
     if decision.latency_ms:
         time.sleep(decision.latency_ms / 1000)
     outcome = decision.outcome
-    if outcome and outcome.respond == 429:
+    kind = outcome.kind if outcome else None
+    if outcome and kind == "respond" and outcome.detail == 429:
         raise TooManyRequests("Rate limit exceeded. Retry with exponential backoff.")
-    if outcome and outcome.respond == 503:
+    if outcome and kind == "respond" and outcome.detail == 503:
         raise Unavailable("The service is temporarily unavailable. Retry with exponential backoff.")
-    if outcome and outcome.transport:  # what "truncated" cuts off is this 503
+    if outcome and kind == "transport":  # what "truncated" cuts off is this 503
         unavailable = Unavailable("The service is temporarily unavailable.")
-        return Answer(unavailable.status, error_body(unavailable), transport=(outcome.transport, outcome.hang_seconds))
+        return Answer(unavailable.status, error_body(unavailable), transport=(outcome.text, outcome.hang_seconds))
     try:
         result = _performed(backend, operation, call, target, body, outcome, trace)
-        if outcome and outcome.lose_response and result.status < 400:
-            result.transport = (outcome.lose_response, outcome.hang_seconds)
+        if outcome and kind == "lose_response" and result.status < 400:
+            result.transport = (outcome.text, outcome.hang_seconds)
             trace.applied = True
         return result
     finally:
-        if outcome and outcome.kind in DOMAIN_OUTCOMES and not trace.applied:
+        if outcome and outcome.spent_only_when_applied and not trace.applied:
             _refund(backend, decision, entry)  # the call never reached the point where it applies
 
 

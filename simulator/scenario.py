@@ -20,7 +20,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from simulator.catalog import Admission, Catalog, Component, Item, Partner, Slot
 from simulator.clock import EARLIEST, LATEST
-from simulator.faults import ISSUING, MAX_DELAY_MS, OPERATIONS, TRANSPORT_FAULTS
+from simulator.faults import OPERATIONS
+from simulator.outcomes import MAX_DELAY_MS, MAX_TEXT, check_outcome, outcome_fields
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ITEM_KINDS = ("ticket", "group", "package", "coupon")
@@ -30,10 +31,8 @@ MAX_NESTING = 32  # levels of tables and arrays in a scenario, a rule or an impo
 LARGEST_WHOLE_NUMBER = 2**63 - 1
 MAX_SCENARIO_BYTES = 32 * 1024 * 1024  # what the server takes as a request body
 RULE_ID = r"^[A-Za-z0-9_.-]{1,60}$"
-MAX_HANG_SECONDS = MAX_DELAY_MS // 1000
 MAX_COUNT = 1_000_000_000  # nth and times
 MAX_NAME = 250  # characters of a name a rule matches on
-MAX_TEXT = 2048  # characters of a rule's description or message
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # a lone surrogate in JSON bytes, escaped (\ud800) or as raw UTF-8-style bytes (ED A0 80), which json.loads lets through
 JSON_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
@@ -245,24 +244,9 @@ class ClockSchema(StrictSchema):
         return ClockSetting(**data)
 
 
-class LatencySchema(StrictSchema):
-    distribution = fields.String(required=True, validate=validate.OneOf(["uniform", "lognormal"]))
-    min_ms = fields.Float(validate=validate.Range(min=0, max=MAX_DELAY_MS))
-    max_ms = fields.Float(validate=validate.Range(min=0, max=MAX_DELAY_MS))
-    median_ms = fields.Float(validate=validate.Range(min=0.001, max=MAX_DELAY_MS))
-    sigma = fields.Float(load_default=0.5, validate=validate.Range(min=0, max=3))
+class FaultMatchSchema(StrictSchema):
+    """A fault rule's id, description and what it matches."""
 
-    @validates_schema
-    def parameters(self, data, **kwargs):
-        needed = ("min_ms", "max_ms") if data["distribution"] == "uniform" else ("median_ms",)
-        for key in needed:
-            if key not in data:
-                raise ValidationError(f"required for a {data['distribution']} distribution", key)
-        if data["distribution"] == "uniform" and data["min_ms"] > data["max_ms"]:
-            raise ValidationError("must not be above max_ms", "min_ms")
-
-
-class FaultSchema(StrictSchema):
     id = fields.String(validate=validate.Regexp(RULE_ID))
     description = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT))
     # what the rule matches
@@ -277,32 +261,14 @@ class FaultSchema(StrictSchema):
     probability = fields.Float(validate=validate.Range(min=0, max=1))
     seed = fields.Integer(strict=True)
     times = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_COUNT))
-    # what it makes happen: exactly one
-    fail_issuance = fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
-    reject = fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
-    fail_confirm = fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
-    stick_in_processing = fields.Boolean(validate=validate.Equal(True))
-    respond = fields.Integer(strict=True, validate=validate.OneOf([429, 503]))
-    latency_ms = fields.Float(validate=validate.Range(min=0, max=MAX_DELAY_MS))
-    latency = fields.Nested(LatencySchema)
-    transport = fields.String(validate=validate.OneOf(TRANSPORT_FAULTS))
-    lose_response = fields.String(validate=validate.OneOf(TRANSPORT_FAULTS))
-    hang_seconds = fields.Float(validate=validate.Range(min=0, max=MAX_HANG_SECONDS))
 
     @validates_schema
     def one_outcome(self, data, **kwargs):
-        given = [key for key in OUTCOMES if key in data]
-        if len(given) != 1:
-            raise ValidationError(f"give exactly one outcome of: {', '.join(OUTCOMES)}")
-        allowed = OUTCOME_OPERATIONS.get(given[0])
-        if allowed and data.get("operation", allowed[0]) not in allowed:
-            raise ValidationError(f"{given[0]} applies to {' and '.join(allowed)} only", "operation")
+        check_outcome(data)
 
 
-OUTCOMES = ("fail_issuance", "reject", "fail_confirm", "stick_in_processing", "respond", "latency_ms", "latency",
-            "transport", "lose_response")
-OUTCOME_OPERATIONS = {"fail_issuance": ISSUING, "reject": ISSUING, "stick_in_processing": ISSUING,
-                      "fail_confirm": ("confirm",)}
+# a fault rule: what it matches, and what it makes happen (the keys of simulator.outcomes, exactly one)
+FaultSchema = FaultMatchSchema.from_dict(outcome_fields(), name="FaultSchema")
 
 
 class OtaSchema(StrictSchema):
