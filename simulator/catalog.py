@@ -3,6 +3,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import date, time
+from enum import StrEnum
+
+
+class ItemKind(StrEnum):
+    """What an item is, and what that makes it do (scenario files name it by value)."""
+
+    TICKET = "ticket"  # admits a visitor to an admission: a wallet per unit
+    GROUP = "group"  # one ticket for the line's whole quantity: one wallet, as many units of capacity
+    PACKAGE = "package"  # a bundle of other items, its components: a wallet per unit, holding their tickets
+    COUPON = "coupon"  # no ticket: the OTA Channel Manager adds it to each wallet as a coupon asset
+
+    @property
+    def admits(self) -> bool:
+        """A ticket to one of the catalog's admissions: it needs an admission and a price, and holds capacity."""
+        return self in (ItemKind.TICKET, ItemKind.GROUP)
+
+    @property
+    def has_components(self) -> bool:
+        return self is ItemKind.PACKAGE
+
+    @property
+    def issued_as_coupon(self) -> bool:
+        return self is ItemKind.COUPON
+
+    @property
+    def whole_line(self) -> bool:
+        """One ticket and one wallet for the line's whole quantity."""
+        return self is ItemKind.GROUP
+
+    def wallets(self, quantity: int) -> int:
+        """How many wallets a line of `quantity` gets."""
+        return 1 if self.whole_line else quantity
+
+    def units(self, quantity: int) -> int:
+        """The capacity one of its tickets holds, on a line of `quantity`."""
+        return quantity if self.whole_line else 1
 
 
 @dataclass(frozen=True)
@@ -54,24 +90,12 @@ class Component:
 class Item:
     number: str
     description: str
-    kind: str  # "ticket", "group", "package" or "coupon" (a package component the OTA mode issues)
+    kind: ItemKind
     price_excl_vat: float = 0
     price_incl_vat: float = 0
     admission_code: str = ""
     components: tuple[Component, ...] = ()
     ticket_number_pattern: str = ""
-
-    @property
-    def is_package(self) -> bool:
-        return self.kind == "package"
-
-    @property
-    def is_coupon(self) -> bool:
-        return self.kind == "coupon"
-
-    @property
-    def is_group(self) -> bool:
-        return self.kind == "group"
 
     def has_component(self, item_number: str) -> bool:
         return any(component.item_number == item_number for component in self.components)

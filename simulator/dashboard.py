@@ -146,7 +146,7 @@ def _prices(catalog) -> dict[str, tuple[float, float]]:
 
 
 def _price(catalog, item) -> tuple[float, float]:
-    if not item.is_package:
+    if not item.kind.has_components:
         return item.price_excl_vat, item.price_incl_vat
     parts = [(catalog.item(c.item_number), c.quantity) for c in item.components]
     return (sum(part.price_excl_vat * quantity for part, quantity in parts if part),

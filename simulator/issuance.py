@@ -14,7 +14,7 @@ from datetime import date, time
 from simulator.catalog import Catalog, Item, Partner
 from simulator.clock import Clock
 from simulator.errors import BadRequest, IssuanceFailed
-from simulator.model import Line, Manifest, Order, OrderStatus, Ticket, Wallet
+from simulator.model import AssetType, Line, Manifest, Order, OrderStatus, Ticket, Wallet
 from simulator.numbers import NumberClash, Numbers
 from simulator.store import Store, Trace
 
@@ -80,19 +80,19 @@ class Issuer:
         """The line with a coupon asset per coupon component in each wallet (new objects: the
         stored order's lines are never changed in place)."""
         item = self.catalog.item(line.item_number)
-        if item is not None and item.is_coupon:
+        if item is not None and item.kind.issued_as_coupon:
             coupons = [item]
         else:
             coupons = [self.catalog.item(c.item_number) for c in (item.components if item else ())
-                       for _ in range(c.quantity) if self.catalog.item(c.item_number).is_coupon]
-        if not coupons or any(t.kind == "coupon" for w in line.wallets for t in w.tickets):
+                       for _ in range(c.quantity) if self.catalog.item(c.item_number).kind.issued_as_coupon]
+        if not coupons or any(t.kind is AssetType.COUPON for w in line.wallets for t in w.tickets):
             return line
         wallets = []
         for wallet in line.wallets:
             assets = [Ticket(id=self.numbers.guid(), asset_id=self.numbers.guid(),
                              number=self.numbers.ticket_number(coupon.ticket_number_pattern),
                              item_number=coupon.number, description=coupon.description, admission_code="",
-                             visit_date=line.visit_date, slot="", units=0, kind="coupon") for coupon in coupons]
+                             visit_date=line.visit_date, slot="", units=0, kind=AssetType.COUPON) for coupon in coupons]
             wallets.append(replace(wallet, tickets=wallet.tickets + assets,
                                    price_excl_vat=wallet.price_excl_vat + sum(c.price_excl_vat for c in coupons),
                                    price_incl_vat=wallet.price_incl_vat + sum(c.price_incl_vat for c in coupons)))
@@ -112,19 +112,18 @@ class Issuer:
         return [self._plan_wallet(line, item) for _ in range(line.wallet_count)]
 
     def _plan_wallet(self, line: Line, item: Item) -> list[PlannedTicket]:
-        if item.is_package:
+        if item.kind.has_components:
             tickets = []
             for component in item.components:
                 ticket_item = self.catalog.item(component.item_number)
-                if ticket_item.is_coupon:
+                if ticket_item.kind.issued_as_coupon:
                     continue  # coupons are posted once the order is paid (OTA only)
                 visit_date, visit_time = self._component_visit(line, component.item_number)
                 tickets += [self._plan_ticket(ticket_item, visit_date, visit_time, 1) for _ in range(component.quantity)]
             return tickets
-        if item.is_coupon:
+        if item.kind.issued_as_coupon:
             return []  # a coupon is no ticket: the OTA mode adds it as a coupon asset
-        units = line.quantity if item.is_group else 1
-        return [self._plan_ticket(item, line.visit_date, line.visit_time, units)]
+        return [self._plan_ticket(item, line.visit_date, line.visit_time, item.kind.units(line.quantity))]
 
     @staticmethod
     def _component_visit(line: Line, item_number: str) -> tuple[str, str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
-from enum import Enum
+from enum import Enum, StrEnum
 
+from simulator.catalog import ItemKind
 from simulator.clock import EARLIEST, LATEST
 from simulator.outcomes import PENDING_OUTCOMES, is_pending_outcome
 
@@ -37,6 +38,13 @@ class OrderStatus(str, Enum):
         return "Processing..." if self is OrderStatus.PROCESSING else self.value
 
 
+class AssetType(StrEnum):
+    """What a wallet's asset is (the `type` of an asset on the wire)."""
+
+    TICKET = "ticket"
+    COUPON = "coupon"  # OTA only; it holds no capacity
+
+
 @dataclass(slots=True)
 class Ticket:
     id: str  # the wallet asset line
@@ -48,7 +56,7 @@ class Ticket:
     visit_date: str  # the admission day it holds capacity on
     slot: str  # start time of the schedule entry it holds capacity on
     units: int  # capacity it consumes (the group size for a group ticket)
-    kind: str = "ticket"  # or "coupon" (OTA), which holds no capacity
+    kind: AssetType = AssetType.TICKET
 
 
 @dataclass(slots=True)
@@ -77,8 +85,7 @@ class Line:
     line_no: int
     item_number: str
     description: str
-    is_package: bool
-    is_group: bool
+    kind: ItemKind  # the item's
     quantity: int
     visit_date: str
     visit_time: str
@@ -92,8 +99,7 @@ class Line:
 
     @property
     def wallet_count(self) -> int:
-        """One wallet per unit, or a single wallet holding a group ticket."""
-        return 1 if self.is_group else self.quantity
+        return self.kind.wallets(self.quantity)
 
 
 @dataclass(slots=True)
@@ -169,18 +175,36 @@ def order_to_dict(order: Order) -> dict:
 
 
 def _line_record(line: Line) -> dict:
-    record = _fields(line)
-    record["component_schedule"] = [_fields(entry) for entry in line.component_schedule]
-    record["requested_names"] = list(line.requested_names)
-    record["requested_references"] = list(line.requested_references)
-    record["wallets"] = [_wallet_record(wallet) for wallet in line.wallets]
-    return record
+    """A stored line records of its item's kind what its wallets depend on: package or group."""
+    return {
+        "line_no": line.line_no,
+        "item_number": line.item_number,
+        "description": line.description,
+        "is_package": line.kind.has_components,
+        "is_group": line.kind.whole_line,
+        "quantity": line.quantity,
+        "visit_date": line.visit_date,
+        "visit_time": line.visit_time,
+        "sell_to_name": line.sell_to_name,
+        "sell_to_email": line.sell_to_email,
+        "sell_to_language": line.sell_to_language,
+        "component_schedule": [_fields(entry) for entry in line.component_schedule],
+        "requested_names": list(line.requested_names),
+        "requested_references": list(line.requested_references),
+        "wallets": [_wallet_record(wallet) for wallet in line.wallets],
+    }
+
+
+def _line_kind(is_package: bool, is_group: bool) -> ItemKind:
+    """The kind a stored line's flags stand for: a coupon line, stored as a ticket line is,
+    reads back as one (its wallets are laid out and rendered the same)."""
+    return ItemKind.PACKAGE if is_package else ItemKind.GROUP if is_group else ItemKind.TICKET
 
 
 def _wallet_record(wallet: Wallet) -> dict:
     record = _fields(wallet)
     record["issued_at"] = wallet.issued_at.isoformat()
-    record["tickets"] = [_fields(ticket) for ticket in wallet.tickets]
+    record["tickets"] = [{**_fields(ticket), "kind": ticket.kind.value} for ticket in wallet.tickets]
     return record
 
 
@@ -196,12 +220,14 @@ def order_from_dict(record: dict) -> Order:
         wallets = [
             Wallet(
                 **{**wallet, "issued_at": datetime.fromisoformat(wallet["issued_at"]),
-                   "tickets": [Ticket(**ticket) for ticket in wallet["tickets"]]}
+                   "tickets": [_ticket(ticket) for ticket in wallet["tickets"]]}
             )
             for wallet in line["wallets"]
         ]
         schedule = [ScheduleEntry(**entry) for entry in line["component_schedule"]]
-        lines.append(Line(**{**line, "wallets": wallets, "component_schedule": schedule}))
+        fields = {name: value for name, value in line.items() if name not in ("is_package", "is_group")}
+        lines.append(Line(**{**fields, "kind": _line_kind(line["is_package"], line["is_group"]),
+                             "wallets": wallets, "component_schedule": schedule}))
     received_at = record["received_at"]
     return Order(
         **{
@@ -214,6 +240,10 @@ def order_from_dict(record: dict) -> Order:
             "lines": lines,
         }
     )
+
+
+def _ticket(record: dict) -> Ticket:
+    return Ticket(**{**record, "kind": AssetType(record.get("kind", AssetType.TICKET))})
 
 
 def check_order(order: Order) -> None:
@@ -422,8 +452,8 @@ def _pending_outcome(value, path: str) -> None:
 
 
 def _ticket_kind(value, path: str) -> None:
-    if value not in ("ticket", "coupon"):
-        raise _BadField(f"{path} must be ticket or coupon")
+    if value not in tuple(asset.value for asset in AssetType):  # a tuple: the value may be unhashable
+        raise _BadField(f"{path} must be {' or '.join(AssetType)}")
 
 
 # the fields of an exported order, each with its check (defined above) and whether it may be left out

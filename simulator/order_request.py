@@ -153,8 +153,7 @@ def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog, not_be
         line_no=line_no,
         item_number=item.number,
         description=item.description,
-        is_package=item.is_package,
-        is_group=item.is_group,
+        kind=item.kind,
         quantity=quantity,
         visit_date=visit_date,
         visit_time=visit_time,
@@ -205,7 +204,7 @@ def _parse_wallet_block(wallet: dict, line: Line, item: Item, index: int, not_be
         ]
     schedule = wallet.get("componentSchedule")
     if isinstance(schedule, list):
-        if not line.is_package:
+        if not line.kind.has_components:
             raise BadRequest(f"wallet.componentSchedule is only valid for package items (line {line.line_no})",
                              at + "componentSchedule", "package_only")
         line.component_schedule = [

@@ -120,7 +120,7 @@ def _line(line: Line, manifest_link: str, shells: bool = False) -> dict:
         "lineNo": line.line_no,
         "itemNumber": line.item_number,
         "description": line.description,
-        "isPackage": line.is_package,
+        "isPackage": line.kind.has_components,
         "quantity": line.quantity,
         "visitDate": line.visit_date,
         "visitTime": line.visit_time,
@@ -128,7 +128,7 @@ def _line(line: Line, manifest_link: str, shells: bool = False) -> dict:
         "sellToEmail": line.sell_to_email,
         "sellToLanguage": line.sell_to_language,
     }
-    if line.is_package and line.component_schedule:
+    if line.kind.has_components and line.component_schedule:
         body["componentSchedule"] = [
             {"itemNumber": entry.item_number, "visitDate": entry.visit_date, "visitTime": entry.visit_time}
             for entry in line.component_schedule
@@ -179,7 +179,7 @@ def _wallet(wallet: Wallet, manifest_link: str) -> dict:
 def _asset(ticket: Ticket) -> dict:
     return {
         "id": ticket.id,
-        "type": ticket.kind,
+        "type": ticket.kind.value,
         "assetId": ticket.asset_id,
         "referenceNumber": ticket.number,
         "itemNumber": ticket.item_number,

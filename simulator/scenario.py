@@ -15,18 +15,18 @@ import tomllib
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import Callable
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from simulator.catalog import Admission, Catalog, Component, Item, Partner, Slot
+from simulator.catalog import Admission, Catalog, Component, Item, ItemKind, Partner, Slot
 from simulator.clock import EARLIEST, LATEST
 from simulator.faults import OPERATIONS
 from simulator.outcomes import MAX_DELAY_MS, MAX_TEXT, check_outcome, outcome_fields
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ITEM_KINDS = ("ticket", "group", "package", "coupon")
-MAX_TICKETS_PER_PACKAGE_WALLET = 9
-COUPON_PATTERN = "CPN-##########"  # the real issuer encodes at most 9 tickets per wallet
+MAX_TICKETS_PER_PACKAGE_WALLET = 9  # the real issuer encodes at most 9 tickets per wallet
+COUPON_PATTERN = "CPN-##########"
 MAX_NESTING = 32  # levels of tables and arrays in a scenario, a rule or an import
 LARGEST_WHOLE_NUMBER = 2**63 - 1
 MAX_SCENARIO_BYTES = 32 * 1024 * 1024  # what the server takes as a request body
@@ -158,7 +158,7 @@ class ComponentSchema(StrictSchema):
 class ItemSchema(StrictSchema):
     number = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9_-]{1,20}$"))
     description = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    kind = fields.String(required=True, validate=validate.OneOf(ITEM_KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf([kind.value for kind in ItemKind]))
     admission = fields.String()
     price_excl_vat = fields.Float(validate=validate.Range(min=0))
     price_incl_vat = fields.Float(validate=validate.Range(min=0))
@@ -167,28 +167,29 @@ class ItemSchema(StrictSchema):
 
     @validates_schema
     def kind_fields(self, data, **kwargs):
-        if data["kind"] == "package":
+        kind = ItemKind(data["kind"])
+        if kind.has_components:
             if not data.get("components"):
-                raise ValidationError("a package needs components", "components")
+                raise ValidationError(f"a {kind} needs components", "components")
             for key in ("admission", "price_excl_vat", "price_incl_vat", "ticket_number_pattern"):
                 if key in data:
-                    raise ValidationError("not allowed on a package (its components carry it)", key)
+                    raise ValidationError(f"not allowed on a {kind} (its components carry it)", key)
             tickets = sum(component["quantity"] for component in data["components"])
             if tickets > MAX_TICKETS_PER_PACKAGE_WALLET:
                 raise ValidationError(
-                    f"a package wallet holds at most {MAX_TICKETS_PER_PACKAGE_WALLET} tickets", "components"
+                    f"a {kind} wallet holds at most {MAX_TICKETS_PER_PACKAGE_WALLET} tickets", "components"
                 )
-        elif data["kind"] == "coupon":
-            for key in ("admission", "components"):
-                if key in data:
-                    raise ValidationError("not allowed on a coupon", key)
-        else:
+        elif kind.admits:
             if "admission" not in data:
-                raise ValidationError("required for a ticket or group item", "admission")
+                raise ValidationError(f"required for a {_kinds(lambda kind: kind.admits)} item", "admission")
             if "components" in data:
-                raise ValidationError("only a package has components", "components")
+                raise ValidationError(f"only a {_kinds(lambda kind: kind.has_components)} has components", "components")
             if "price_excl_vat" not in data and "price_incl_vat" not in data:
                 raise ValidationError("give price_excl_vat, price_incl_vat or both", "price_excl_vat")
+        else:
+            for key in ("admission", "components"):
+                if key in data:
+                    raise ValidationError(f"not allowed on a {kind}", key)
 
 
 class CatalogSchema(StrictSchema):
@@ -339,7 +340,7 @@ def build_catalog(scenarios: list[Scenario]) -> Catalog:
     for path, index, raw in items.values():
         for position, component in enumerate(raw.get("components", [])):
             target = catalog.items.get(component["item"])
-            if target is None or target.is_package:
+            if target is None or target.kind.has_components:
                 raise ScenarioError(
                     f"{path}: catalog.items.{index}.components.{position}.item: "
                     f"'{component['item']}' is not a ticket or coupon item of the catalog"
@@ -347,13 +348,19 @@ def build_catalog(scenarios: list[Scenario]) -> Catalog:
     return catalog
 
 
+def _kinds(having: Callable[[ItemKind], bool]) -> str:
+    """The item kinds `having` picks, for messages: `ticket or group`."""
+    return " or ".join(kind.value for kind in ItemKind if having(kind))
+
+
 def _item(raw: dict, index: int, catalog: Catalog, vat: float, default_pattern: str) -> Item:
-    if raw["kind"] == "package":
+    kind = ItemKind(raw["kind"])
+    if kind.has_components:
         components = tuple(Component(c["item"], c["quantity"]) for c in raw["components"])
-        return Item(raw["number"], raw["description"], "package", components=components)
-    if raw["kind"] == "coupon":
+        return Item(raw["number"], raw["description"], kind, components=components)
+    if kind.issued_as_coupon:  # no admission; free unless priced
         excl = raw.get("price_excl_vat", 0)
-        return Item(raw["number"], raw["description"], "coupon", price_excl_vat=excl,
+        return Item(raw["number"], raw["description"], kind, price_excl_vat=excl,
                     price_incl_vat=raw.get("price_incl_vat", round(excl * (1 + vat), 2)),
                     ticket_number_pattern=raw.get("ticket_number_pattern", COUPON_PATTERN))
     if raw["admission"] not in catalog.admissions:
@@ -367,7 +374,7 @@ def _item(raw: dict, index: int, catalog: Catalog, vat: float, default_pattern: 
     return Item(
         raw["number"],
         raw["description"],
-        raw["kind"],
+        kind,
         price_excl_vat=excl,
         price_incl_vat=incl,
         admission_code=raw["admission"],

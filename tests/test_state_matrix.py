@@ -3,6 +3,7 @@ import dataclasses
 
 import pytest
 
+from simulator.catalog import ItemKind
 from simulator.model import Line, Order, OrderStatus
 from tests.helpers import DEMO, PLAIN, TUESDAY, assert_error, line, order_body, past_day
 
@@ -29,7 +30,7 @@ def order_in(api, backend):
             namespace=namespace, order_id="0b0b0b0b-0000-4000-8000-000000000001", partner_id=DEMO,
             sell_to_order_reference=reference, status=OrderStatus.PROCESSING,
             received_at=backend.clock.now(),
-            lines=[Line(10000, "31001", "Adult Admission", False, False, 1, TUESDAY, "10:00:00", "", "", "")],
+            lines=[Line(10000, "31001", "Adult Admission", ItemKind.TICKET, 1, TUESDAY, "10:00:00", "", "", "")],
         )
         backend.store.commit(put=[stuck])
         return api.get(stuck.order_id).get_json()
