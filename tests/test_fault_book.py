@@ -55,7 +55,8 @@ def test_an_unseeded_probability_draws_from_the_servers_generator():
 def test_a_refund_gives_a_firing_back():
     faults = book({"times": 1, "fail_issuance": "sold out"})
     decision = faults.decide(call(), random.Random(0))
-    assert decision.decisive == "rule-1" and decision.outcome.fail_issuance == "sold out"
+    outcome = decision.outcome
+    assert (decision.decisive, outcome.kind, outcome.detail) == ("rule-1", "fail_issuance", "sold out")
     assert fired(faults, [call()]) == [[]]
     faults.refund("rule-1")  # the call was refused before issuance: the rule is not spent
     assert faults.describe()[0]["remaining"] == 1
@@ -66,7 +67,7 @@ def test_latency_rules_add_up_and_the_first_other_outcome_decides():
     faults = book({"latency_ms": 100}, {"respond": 429}, {"latency_ms": 50}, {"respond": 503})
     decision = faults.decide(call(), random.Random(0))
     assert decision.latency_ms == 150
-    assert (decision.decisive, decision.outcome.respond) == ("rule-2", 429)
+    assert (decision.decisive, decision.outcome.kind, decision.outcome.detail) == ("rule-2", "respond", 429)
     assert decision.rules == ["rule-1", "rule-2", "rule-3"]
     assert [rule["fired"] for rule in faults.describe()] == [1, 1, 1, 0]
 
