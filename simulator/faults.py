@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, Mapping
+from typing import Any
 
 from simulator.outcomes import Outcome, make_outcome
 

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from enum import Enum, StrEnum
+from typing import Any
 
 from simulator.catalog import ItemKind
 from simulator.clock import EARLIEST, LATEST
@@ -174,7 +175,7 @@ def order_to_dict(order: Order) -> dict:
     }
 
 
-def _line_record(line: Line) -> dict:
+def _line_record(line: Line) -> dict[str, Any]:
     """A stored line records of its item's kind what its wallets depend on: package or group."""
     return {
         "line_no": line.line_no,
@@ -242,7 +243,7 @@ def order_from_dict(record: dict) -> Order:
     )
 
 
-def _ticket(record: dict) -> Ticket:
+def _ticket(record: dict[str, Any]) -> Ticket:
     return Ticket(**{**record, "kind": AssetType(record.get("kind", AssetType.TICKET))})
 
 

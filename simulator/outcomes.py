@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -103,7 +104,7 @@ def _delay(kind: str, key: str, value: Any) -> Outcome:
 class OutcomeKind:
     """One row of OUTCOMES."""
 
-    scenario_keys: dict[str, fields.Field]  # a rule gives one of them; each with its validation
+    scenario_keys: dict[str, fields.Field[Any]]  # a rule gives one of them; each with its validation
     operations: tuple[str, ...] = ()  # the only operations it applies to; () for every one
     # the operation carries it out: a rule is spent only when the call's trace says it took effect
     spent_only_when_applied: bool = False
@@ -146,7 +147,7 @@ OUTCOMES: dict[str, OutcomeKind] = {
     "lose_response": OutcomeKind({"lose_response": _transport_fault()}, spent_only_when_applied=True),
 }
 # how long a "hang" (transport or lose_response) holds the connection; any rule may give it
-OPTIONS: dict[str, fields.Field] = {
+OPTIONS: dict[str, fields.Field[Any]] = {
     "hang_seconds": fields.Float(validate=validate.Range(min=0, max=MAX_HANG_SECONDS)),
 }
 KIND_OF_KEY = {key: kind for kind, entry in OUTCOMES.items() for key in entry.scenario_keys}
@@ -163,9 +164,10 @@ def _pending_shapes() -> str:
 PENDING_OUTCOMES = _pending_shapes()
 
 
-def outcome_fields() -> dict[str, fields.Field]:
+def outcome_fields() -> dict[str, fields.Field[Any]]:
     """The outcome keys and options of a fault rule's schema, in the table's order."""
-    return {**{key: field for entry in OUTCOMES.values() for key, field in entry.scenario_keys.items()}, **OPTIONS}
+    return {**{key: validation for entry in OUTCOMES.values() for key, validation in entry.scenario_keys.items()},
+            **OPTIONS}
 
 
 def check_outcome(data: Mapping[str, Any]) -> None:

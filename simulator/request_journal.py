@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 CAPACITY = 10_000  # the most recent entries kept
 BODY_CAP = 64 * 1024  # characters of one body's JSON text kept whole

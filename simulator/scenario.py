@@ -15,7 +15,7 @@ import tomllib
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Callable
+from typing import Any, Callable
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -231,7 +231,7 @@ class LimitsSchema(StrictSchema):
     window_seconds = fields.Float(load_default=300, validate=validate.Range(min=1))
 
     @post_load
-    def make(self, data, **kwargs):
+    def make(self, data: dict[str, Any], **kwargs: Any) -> GatewayLimits:
         return GatewayLimits(**data)
 
 
@@ -241,7 +241,7 @@ class ClockSchema(StrictSchema):
     frozen = fields.Boolean(load_default=False)
 
     @post_load
-    def make(self, data, **kwargs):
+    def make(self, data: dict[str, Any], **kwargs: Any) -> ClockSetting:
         return ClockSetting(**data)
 
 
@@ -264,7 +264,7 @@ class FaultMatchSchema(StrictSchema):
     times = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_COUNT))
 
     @validates_schema
-    def one_outcome(self, data, **kwargs):
+    def one_outcome(self, data: dict[str, Any], **kwargs: Any) -> None:
         check_outcome(data)
 
 
@@ -279,7 +279,7 @@ class OtaSchema(StrictSchema):
     cadence_seconds = fields.Float(load_default=1.0, validate=validate.Range(min=0, max=3600))  # 0: by hand only
 
     @post_load
-    def make(self, data, **kwargs):
+    def make(self, data: dict[str, Any], **kwargs: Any) -> OtaSettings:
         return OtaSettings(**data)
 
 
@@ -296,7 +296,7 @@ class WebhooksSchema(StrictSchema):
     seed = fields.Integer(strict=True)
 
     @post_load
-    def make(self, data, **kwargs):
+    def make(self, data: dict[str, Any], **kwargs: Any) -> WebhookSettings:
         return WebhookSettings(**data)
 
 
