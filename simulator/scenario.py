@@ -446,18 +446,7 @@ def scenario_from_data(raw: dict, name: str | Path = "scenario") -> Scenario:
         raise ScenarioError(f"{name}: {_describe(error)}") from None
     prefix = _rule_id_prefix(name)
     faults = [{**rule, "id": rule.get("id", f"{prefix}-{index + 1}")} for index, rule in enumerate(data["faults"])]
-    return Scenario(
-        path=name,
-        description=data["description"],
-        catalog=data["catalog"],
-        api_keys=data["api_keys"],
-        namespaces=data["namespaces"],
-        limits=data.get("limits"),
-        clock=data.get("clock"),
-        faults=faults,
-        ota=data.get("ota"),
-        webhooks=data.get("webhooks"),
-    )
+    return Scenario(path=name, **{**data, "faults": faults})  # a section left out stays None
 
 
 def _rule_id_prefix(name: str | Path) -> str:
