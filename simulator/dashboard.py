@@ -42,6 +42,7 @@ def dashboard_page(backend, base_url: str, query: Mapping[str, str]) -> str:
         prices=_prices(backend.catalog),
         capacity=_capacity_rows(backend.catalog, bookings),
         amount=amount,
+        delivery_operation=DELIVERY_OPERATION,
     )
 
 
