@@ -1,6 +1,7 @@
 """A sample partner integration: a small Channel Manager client that handles every error
 the API can return. It is what a partner would write; its tests run against the simulator.
 """
+
 from __future__ import annotations
 
 import time
@@ -42,16 +43,23 @@ class Unavailable(ChannelManagerError):
 
 
 class ChannelManagerClient:
-    def __init__(self, base_url: str, api_key: str, partner_id: str, session: requests.Session | None = None,
-                 retries: int = 4, backoff: float = 0.05, timeout: float = 10):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        partner_id: str,
+        session: requests.Session | None = None,
+        retries: int = 4,
+        backoff: float = 0.05,
+        timeout: float = 10,
+    ):
         self.base_url = base_url.rstrip("/")
         self.partner_id = partner_id
         self.session = session or requests.Session()
         self.session.headers["x-np-api-key"] = api_key
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
 
-    def create_order(self, reference: str, items: list[dict], payment_reference: str | None = None,
-                     **buyer) -> dict:
+    def create_order(self, reference: str, items: list[dict], payment_reference: str | None = None, **buyer) -> dict:
         """Create an order; safe to call again after a lost response (it finds the order)."""
         body = {"partnerId": self.partner_id, "sellToOrderReference": reference, "items": items, **buyer}
         if payment_reference:
@@ -75,8 +83,9 @@ class ChannelManagerClient:
     def confirm_order(self, order_id: str, payment_reference: str) -> dict:
         return self._call("POST", f"/{order_id}/confirm", json={"paymentReference": payment_reference})
 
-    def replace_order(self, order_id: str, reference: str, items: list[dict], payment_reference: str | None = None,
-                      **buyer) -> dict:
+    def replace_order(
+        self, order_id: str, reference: str, items: list[dict], payment_reference: str | None = None, **buyer
+    ) -> dict:
         """Replace a Draft or Error order; after a lost response it reads what happened."""
         body = {"partnerId": self.partner_id, "sellToOrderReference": reference, "items": items, **buyer}
         if payment_reference:
@@ -135,7 +144,7 @@ class ChannelManagerClient:
                 error = _error(response)
                 if response.status_code not in RETRIED or error.code == "server_timeout":
                     raise error
-            time.sleep(self.backoff * 2 ** attempt)
+            time.sleep(self.backoff * 2**attempt)
         raise error
 
 
@@ -146,5 +155,6 @@ def _error(response: requests.Response) -> ChannelManagerError:
         payload = {"code": "unknown", "message": response.text}
     status = response.status_code
     kind = {400: InvalidOrder, 401: NotAuthorized, 403: NotAuthorized, 404: NotFound, 413: InvalidOrder}.get(
-        status, Unavailable)
+        status, Unavailable
+    )
     return kind(status, payload.get("code", ""), payload.get("message", ""))

@@ -1,10 +1,15 @@
 """The sample integration's own test suite, run against the simulator's pytest plugin."""
+
 import datetime
 
 import pytest
-
 from partner_client import (
-    ChannelManagerClient, InvalidOrder, IssuanceFailed, NotAuthorized, NotFound, Unavailable,
+    ChannelManagerClient,
+    InvalidOrder,
+    IssuanceFailed,
+    NotAuthorized,
+    NotFound,
+    Unavailable,
 )
 
 PARTNER = "21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"
@@ -40,8 +45,11 @@ def test_deferred_payment(client):
 
 
 def test_issuance_failure_then_replace(client, sim):
-    sim.add_fault(operation="create", times=1,
-                  fail_issuance="Admission Code TOUR has no available time slots for expected visit date {visit_date}.")
+    sim.add_fault(
+        operation="create",
+        times=1,
+        fail_issuance="Admission Code TOUR has no available time slots for expected visit date {visit_date}.",
+    )
     with pytest.raises(IssuanceFailed) as failed:
         client.create_order("P-3", [TOUR], payment_reference="PAY-3")
     assert failed.value.message.startswith("Admission Code TOUR has no available time slots")

@@ -22,14 +22,14 @@ others paused, so that a slow moment of a shared machine does not decide a ratio
 Environment: BENCH_SECONDS (default 5) seconds per figure, BENCH_CLIENTS (default 8)
 connections; BENCH_QUICK=1 runs only start-up and side by side (and their targets).
 """
+
 from __future__ import annotations
 
 import copy
-import itertools
-import math
-from datetime import date, datetime, timedelta
 import http.client
+import itertools
 import json
+import math
 import os
 import shutil
 import statistics
@@ -40,6 +40,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bench_peers import API, PIN, SEED_GET, Process, command, free_port, peers
@@ -68,8 +69,12 @@ REPLACED = 200  # Drafts replaced in turn (a replace without paymentReference le
 
 def order(reference: str, paid: bool = True) -> dict:
     day = date(2031, 1, 1) + timedelta(days=next(DAYS) % 2000)  # spread over days: 2,000 places each
-    body = {"partnerId": PARTNER, "sellToOrderReference": reference, "sellToName": "Jane Doe",
-            "items": [{"itemNumber": "31001", "visitDate": day.isoformat(), "visitTime": "10:30:00", "quantity": 2}]}
+    body = {
+        "partnerId": PARTNER,
+        "sellToOrderReference": reference,
+        "sellToName": "Jane Doe",
+        "items": [{"itemNumber": "31001", "visitDate": day.isoformat(), "visitTime": "10:30:00", "quantity": 2}],
+    }
     if paid:
         body["paymentReference"] = "PAY-1"
     return body
@@ -154,8 +159,9 @@ def populate(server: Server, count: int) -> list[str]:
     return ids
 
 
-def _import(server: Server, template: dict, company: str, start: int, end: int, tag: str = "BULK",
-            clock: dict | None = None) -> list[str]:
+def _import(
+    server: Server, template: dict, company: str, start: int, end: int, tag: str = "BULK", clock: dict | None = None
+) -> list[str]:
     """Copies `start` to `end` of the exported order `template` into the namespace of `company`
     (the namespace's orders are replaced), holding no capacity; their order ids."""
     digit = "9" if tag == "BULK" else "8"  # their reference numbers, apart from the server's own
@@ -184,11 +190,12 @@ def _import(server: Server, template: dict, company: str, start: int, end: int, 
 class Calls:
     """Requests to make in turn, each (method, path, body or None); `once`: each only once (a
     request past the end starts the list again and is counted in "repeats")."""
+
     calls: list[tuple[str, str, str | None]]
     once: bool = False
 
     @classmethod
-    def gets(cls, paths: list[str]) -> "Calls":
+    def gets(cls, paths: list[str]) -> Calls:
         return cls([("GET", path, None) for path in paths])
 
 
@@ -212,10 +219,13 @@ class Drafts:
         total, calls = share * turns, []
         for start in range(0, total, CHUNK):
             company = f"bench-drafts-{start}"
-            calls += [("POST", f"/{tenant}/{environment}/{company}/channelManager/{order_id}/confirm", CONFIRM)
-                      for order_id in _import(self.server, self.template, company, start, min(total, start + CHUNK),
-                                              tag="DRAFT")]
-        self.shares = [Calls(calls[turn * share:(turn + 1) * share], once=True) for turn in range(turns)]
+            calls += [
+                ("POST", f"/{tenant}/{environment}/{company}/channelManager/{order_id}/confirm", CONFIRM)
+                for order_id in _import(
+                    self.server, self.template, company, start, min(total, start + CHUNK), tag="DRAFT"
+                )
+            ]
+        self.shares = [Calls(calls[turn * share : (turn + 1) * share], once=True) for turn in range(turns)]
         self.count = total
 
     def take(self) -> Calls:
@@ -251,14 +261,33 @@ def hammer(port: int, work: Calls | None = None, seconds: float = SECONDS, clien
         figure["repeats"] = max(0, figure["requests"] - len(work.calls)) if work.once else 0
         return figure
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
-        listing.write("\n".join(f"{method}\t{path}" + (f"\t{body}" if body else "")
-                                for method, path, body in (work.calls if work else [])))
+        listing.write(
+            "\n".join(
+                f"{method}\t{path}" + (f"\t{body}" if body else "")
+                for method, path, body in (work.calls if work else [])
+            )
+        )
         listing.flush()
-        mode = (["create", create_template(), uuid.uuid4().hex[:6]] if work is None
-                else ["requests", listing.name, *(["once"] if work.once else [])])
+        mode = (
+            ["create", create_template(), uuid.uuid4().hex[:6]]
+            if work is None
+            else ["requests", listing.name, *(["once"] if work.once else [])]
+        )
         headers = [option for name, value in HEADERS.items() for option in ("-H", f"{name}: {value}")]
-        command = [WRK, "-t1", f"-c{clients}", f"-d{window_seconds(seconds)}s", "--timeout", "10s", *headers,
-                   "-s", WRK_SCRIPT, f"http://127.0.0.1:{port}{API}", "--", *mode]
+        command = [
+            WRK,
+            "-t1",
+            f"-c{clients}",
+            f"-d{window_seconds(seconds)}s",
+            "--timeout",
+            "10s",
+            *headers,
+            "-s",
+            WRK_SCRIPT,
+            f"http://127.0.0.1:{port}{API}",
+            "--",
+            *mode,
+        ]
         run = subprocess.run([PIN, "-c", "1", *command] if PIN else command, capture_output=True, text=True)
     if run.returncode:
         raise RuntimeError(f"wrk failed ({run.returncode}): {run.stderr or run.stdout}")
@@ -314,7 +343,9 @@ def side_by_side(starts: dict, turns: int = TURNS) -> tuple[dict, dict]:
                 for figure, work in plan.items():
                     work = work.take() if isinstance(work, Drafts) else work
                     windows[name][figure].append(hammer(servers[name].port, work, SECONDS / turns))
-        figures = {name: {figure: combined(runs) for figure, runs in by_figure.items()} for name, by_figure in windows.items()}
+        figures = {
+            name: {figure: combined(runs) for figure, runs in by_figure.items()} for name, by_figure in windows.items()
+        }
         return figures, {name: made.count for name, made in drafts.items()}
     finally:
         stop_all(servers)
@@ -340,8 +371,13 @@ def plan_for(server: Process) -> dict:
         replaces.append(("PUT", f"{API}/{made['orderId']}", json.dumps(body)))
     status, replaced = server.call("PUT", replaces[0][1], json.loads(replaces[0][2]))
     assert status == 200 and replaced["status"] == "Draft", replaced
-    return {"create": None, "get": Calls.gets(gets), "list": Calls.gets(lists), "confirm": drafts,
-            "replace": Calls(replaces)}
+    return {
+        "create": None,
+        "get": Calls.gets(gets),
+        "list": Calls.gets(lists),
+        "confirm": drafts,
+        "replace": Calls(replaces),
+    }
 
 
 def only(servers: dict, running) -> None:
@@ -358,13 +394,15 @@ def stop_all(servers: dict) -> dict:
 
 def combined(windows: list[dict]) -> dict:
     requests = sum(window["requests"] for window in windows)
-    return {"rps": statistics.mean(window["rps"] for window in windows),
-            "mean": sum(window["mean"] * window["requests"] for window in windows) / requests if requests else 0.0,
-            "p50": statistics.median(window["p50"] for window in windows),
-            "p99": statistics.median(window["p99"] for window in windows),
-            "requests": requests,
-            "errors": sum(window["errors"] for window in windows),
-            "repeats": sum(window["repeats"] for window in windows)}
+    return {
+        "rps": statistics.mean(window["rps"] for window in windows),
+        "mean": sum(window["mean"] * window["requests"] for window in windows) / requests if requests else 0.0,
+        "p50": statistics.median(window["p50"] for window in windows),
+        "p99": statistics.median(window["p99"] for window in windows),
+        "requests": requests,
+        "errors": sum(window["errors"] for window in windows),
+        "repeats": sum(window["repeats"] for window in windows),
+    }
 
 
 def start_ours(data: bool, folder: str) -> Server:
@@ -402,14 +440,28 @@ def growth(data: bool, rounds: int = 5) -> dict:
             populate(server, size)
             full = server.rss_mib()
             own = [server.call("POST", API, order(f"OWN-{i}"))[1]["orderId"] for i in range(100)]
-            results[size] = {"own": own, "create": [], "get": [], "mib_per_1000": (full - empty) / size * 1000, "rss": full}
+            results[size] = {
+                "own": own,
+                "create": [],
+                "get": [],
+                "mib_per_1000": (full - empty) / size * 1000,
+                "rss": full,
+            }
         for turn in range(rounds):
             for size, server in servers.items():
                 only(servers, size)
                 own, window = results[size]["own"], SECONDS / rounds
-                results[size]["create"].append(load(server.port, create_requests(f"GR{size}-{turn}"), window, clients=4)["p50"])
-                results[size]["get"].append(load(server.port, lambda c, n: ("GET", f"{API}/{own[(c * 31 + n) % len(own)]}", None),
-                                                 window, clients=4)["p50"])
+                results[size]["create"].append(
+                    load(server.port, create_requests(f"GR{size}-{turn}"), window, clients=4)["p50"]
+                )
+                results[size]["get"].append(
+                    load(
+                        server.port,
+                        lambda c, n, own=own: ("GET", f"{API}/{own[(c * 31 + n) % len(own)]}", None),
+                        window,
+                        clients=4,
+                    )["p50"]
+                )
         for figures in results.values():
             figures["create"], figures["get"] = statistics.median(figures["create"]), statistics.median(figures["get"])
     finally:
@@ -421,24 +473,33 @@ def growth(data: bool, rounds: int = 5) -> dict:
 
 
 def machine() -> str:
-    models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-              if line.startswith("model name")]
+    models = [
+        line.split(":", 1)[1].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("model name")
+    ]
     return f"{datetime.now():%Y-%m-%d %H:%M}; {models[0] if models else 'unknown CPU'}, {os.cpu_count()} cores"
 
 
 def show(label: str, figure: dict) -> None:
-    print(f"  {label:8s} {figure['rps']:8.0f} req/s   mean {figure['mean']:7.2f} ms   p50 {figure['p50']:7.2f} ms"
-          f"   p99 {figure['p99']:7.2f} ms   errors {figure['errors']}")
+    print(
+        f"  {label:8s} {figure['rps']:8.0f} req/s   mean {figure['mean']:7.2f} ms   p50 {figure['p50']:7.2f} ms"
+        f"   p99 {figure['p99']:7.2f} ms   errors {figure['errors']}"
+    )
 
 
 def show_confirms(name: str, figures: dict, drafts: int) -> None:
     """How confirm and replace were measured on one of our servers; a warning if the Drafts ran out."""
-    print(f"  (confirm: {drafts:,} fresh Drafts imported before measuring, each confirmed once at most;"
-          f" replace: {REPLACED} Drafts in turn, sent without paymentReference so they stay Draft)")
+    print(
+        f"  (confirm: {drafts:,} fresh Drafts imported before measuring, each confirmed once at most;"
+        f" replace: {REPLACED} Drafts in turn, sent without paymentReference so they stay Draft)"
+    )
     repeats = figures["confirm"]["repeats"]
     if repeats:
-        print(f"  WARNING: {name}: {repeats:,} of {figures['confirm']['requests']:,} confirms came after the"
-              f" window's Drafts ran out (confirming an Issued order again, a no-op): raise DRAFT_RATE")
+        print(
+            f"  WARNING: {name}: {repeats:,} of {figures['confirm']['requests']:,} confirms came after the"
+            f" window's Drafts ran out (confirming an Issued order again, a no-op): raise DRAFT_RATE"
+        )
 
 
 def ratio(ours: float, peer: float) -> str:
@@ -480,12 +541,20 @@ def show_targets(startup: float, mine: dict, peer_figures: dict) -> None:
     ceiling = peer_figures["bare Flask"]
     for operation, method in (("create", "POST"), ("get", "GET")):
         ours, theirs = mine[operation]["rps"], ceiling[method]["rps"]
-        check(f"{operation} req/s vs bare Flask's {method} (the ceiling)", versus(ours, theirs, "req/s"), ">= x0.50",
-              ours >= theirs / 2)
+        check(
+            f"{operation} req/s vs bare Flask's {method} (the ceiling)",
+            versus(ours, theirs, "req/s"),
+            ">= x0.50",
+            ours >= theirs / 2,
+        )
     prism = peer_figures.get("Prism")
     if prism:
-        check("get req/s vs Prism's GET", versus(mine["get"]["rps"], prism["GET"]["rps"], "req/s"), ">= x1.00",
-              mine["get"]["rps"] >= prism["GET"]["rps"])
+        check(
+            "get req/s vs Prism's GET",
+            versus(mine["get"]["rps"], prism["GET"]["rps"], "req/s"),
+            ">= x1.00",
+            mine["get"]["rps"] >= prism["GET"]["rps"],
+        )
     for operation in ("get", "create"):
         p99, mean = mine[operation]["p99"], mine[operation]["mean"]
         check(f"{operation} p99 vs {operation}'s mean latency", versus(p99, mean, "ms"), "<= x2.50", p99 <= 2.5 * mean)
@@ -494,23 +563,35 @@ def show_targets(startup: float, mine: dict, peer_figures: dict) -> None:
         print("  (the targets against Prism and WireMock: not measured, they were skipped)")
         return
     fastest = max(mocks, key=lambda name: mocks[name]["GET"]["rps"])
-    check(f"stretch: get req/s vs faster peer's GET ({fastest})",
-          versus(mine["get"]["rps"], mocks[fastest]["GET"]["rps"], "req/s"), ">= x1.00",
-          mine["get"]["rps"] >= mocks[fastest]["GET"]["rps"])
+    check(
+        f"stretch: get req/s vs faster peer's GET ({fastest})",
+        versus(mine["get"]["rps"], mocks[fastest]["GET"]["rps"], "req/s"),
+        ">= x1.00",
+        mine["get"]["rps"] >= mocks[fastest]["GET"]["rps"],
+    )
     if prism:
-        check("stretch: create req/s vs Prism's POST", versus(mine["create"]["rps"], prism["POST"]["rps"], "req/s"),
-              ">= x1.00", mine["create"]["rps"] >= prism["POST"]["rps"])
+        check(
+            "stretch: create req/s vs Prism's POST",
+            versus(mine["create"]["rps"], prism["POST"]["rps"], "req/s"),
+            ">= x1.00",
+            mine["create"]["rps"] >= prism["POST"]["rps"],
+        )
 
 
 def show_stored_targets(stored: dict, growths: dict, rss: dict) -> None:
     """The targets of stored orders: growth, --data, memory."""
     for mode, ratios in growths.items():
         for operation, growth_ratio in ratios.items():
-            check(f"{operation} p50 at 100,000 vs 100 stored ({mode})", f"x{growth_ratio:.2f}", "<= x1.25",
-                  growth_ratio <= 1.25)
+            check(
+                f"{operation} p50 at 100,000 vs 100 stored ({mode})",
+                f"x{growth_ratio:.2f}",
+                "<= x1.25",
+                growth_ratio <= 1.25,
+            )
     memory, data = stored["memory"]["rps"], stored["--data"]["rps"]
-    check("--data create req/s vs memory's, 10,000 stored", versus(data, memory, "req/s"), ">= x0.50",
-          data >= memory / 2)
+    check(
+        "--data create req/s vs memory's, 10,000 stored", versus(data, memory, "req/s"), ">= x0.50", data >= memory / 2
+    )
     for mode, mib in rss.items():
         check(f"RSS at 100,000 stored ({mode})", f"{mib:.0f} MiB", "< 1024 MiB", mib < 1024)
         check(f"aim: RSS at 100,000 stored ({mode})", f"{mib:.0f} MiB", "< 512 MiB", mib < 512)
@@ -524,13 +605,18 @@ def measure_growth() -> tuple[dict, dict]:
         small, large = results[100], results[100_000]
         ratios[mode] = {operation: large[operation] / small[operation] for operation in ("create", "get")}
         rss[mode] = large["rss"]
-        print(f"growth ({mode}): create p50 x{ratios[mode]['create']:.2f}, get p50 x{ratios[mode]['get']:.2f} "
-              f"(100,000 vs 100 orders, Python load; target within 1.25: "
-              f"{'met' if max(ratios[mode].values()) <= 1.25 else 'missed'})")
-        print(f"memory ({mode}): {large['mib_per_1000']:.2f} MiB per 1,000 orders; RSS at 100,000: {large['rss']:.0f} MiB "
-              f"(target < 1024 MiB: {'met' if large['rss'] < 1024 else 'missed'}; "
-              f"aim < 512 MiB: {'met' if large['rss'] < 512 else 'missed'}); "
-              f"graceful stop at 100,000: {large['stop']:.1f} s")
+        print(
+            f"growth ({mode}): create p50 x{ratios[mode]['create']:.2f}, get p50 x{ratios[mode]['get']:.2f} "
+            f"(100,000 vs 100 orders, Python load; target within 1.25: "
+            f"{'met' if max(ratios[mode].values()) <= 1.25 else 'missed'})"
+        )
+        print(
+            f"memory ({mode}): {large['mib_per_1000']:.2f} MiB per 1,000 orders; "
+            f"RSS at 100,000: {large['rss']:.0f} MiB "
+            f"(target < 1024 MiB: {'met' if large['rss'] < 1024 else 'missed'}; "
+            f"aim < 512 MiB: {'met' if large['rss'] < 512 else 'missed'}); "
+            f"graceful stop at 100,000: {large['stop']:.1f} s"
+        )
     return ratios, rss
 
 
@@ -548,13 +634,18 @@ def main() -> None:
     if PIN:
         os.sched_setaffinity(0, {1})  # this script (populating, the Python load generator) runs beside wrk
     print(f"machine: {machine()}")
-    print(f"{'pinned servers:0 load:1' if PIN else 'not pinned'}; load generator {'wrk -t1' if WRK else 'Python'}, "
-          f"{CLIENTS} connections, {SECONDS:g} s per figure; warm-up: "
-          + ", ".join(f"{name} {seconds} s" for name, seconds in WARMUP.items()))
+    print(
+        f"{'pinned servers:0 load:1' if PIN else 'not pinned'}; load generator {'wrk -t1' if WRK else 'Python'}, "
+        f"{CLIENTS} connections, {SECONDS:g} s per figure; warm-up: "
+        + ", ".join(f"{name} {seconds} s" for name, seconds in WARMUP.items())
+    )
     others = peers()
     starts = {**OURS, **others}
     startups = {name: median_startup(start) for name, start in starts.items()}
-    print("start-up to first response (median of 5): " + ", ".join(f"{name} {value:.3f} s" for name, value in startups.items()))
+    print(
+        "start-up to first response (median of 5): "
+        + ", ".join(f"{name} {value:.3f} s" for name, value in startups.items())
+    )
     figures, drafts = side_by_side(starts)
     for name, by_figure in figures.items():
         print(f"{name}:")

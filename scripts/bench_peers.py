@@ -10,6 +10,7 @@ and the peers our simulator is measured against.
 Prism and WireMock are installed once into a cache outside the repository (npm; WireMock's
 package ships the standalone jar, run on the system's Java).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -57,10 +58,14 @@ class Process:
 
     def __init__(self, command: list[str], port: int, probe: str = SEED_GET):
         self.port = port
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop(), it outlives this method)
         began = time.perf_counter()
-        self.process = subprocess.Popen([PIN, "-c", "0", *command] if PIN else command,
-                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [PIN, "-c", "0", *command] if PIN else command,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         while not self._answers(probe):
             if self.process.poll() is not None or time.perf_counter() - began > 120:
                 self.log.seek(0)
@@ -101,8 +106,20 @@ def install() -> None:
         return
     print(f"installing {', '.join(f'{n}@{v}' for n, v in PACKAGES.items())} into {CACHE} ...", flush=True)
     CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["npm", "install", "--prefix", str(CACHE), "--no-audit", "--no-fund", "--loglevel=error",
-                    *(f"{name}@{version}" for name, version in PACKAGES.items())], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "npm",
+            "install",
+            "--prefix",
+            str(CACHE),
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            *(f"{name}@{version}" for name, version in PACKAGES.items()),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _installed(package: str) -> str | None:
@@ -113,32 +130,48 @@ def _installed(package: str) -> str | None:
 def prism_document(order: dict) -> dict:
     """OpenAPI 3 with the page's create (201) and get (200); a create must be an object with the
     header fields the page requires."""
+
     def parameters(*names):
         return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names]
 
     def answer(status):
         return {status: {"description": "the order", "content": {"application/json": {"example": order}}}}
 
-    create = {"type": "object", "required": ["partnerId", "sellToOrderReference", "items"],
-              "properties": {"items": {"type": "array", "minItems": 1}}}
+    create = {
+        "type": "object",
+        "required": ["partnerId", "sellToOrderReference", "items"],
+        "properties": {"items": {"type": "array", "minItems": 1}},
+    }
     namespace = ("tenant", "environment", "company")
     return {
         "openapi": "3.0.3",
         "info": {"title": "Channel Manager (getting-started examples)", "version": "1"},
         "paths": {
-            ORDER_PATHS: {"post": {
-                "operationId": "createOrder", "parameters": parameters(*namespace), "responses": answer("201"),
-                "requestBody": {"required": True, "content": {"application/json": {"schema": create}}}}},
-            ORDER_PATHS + "/{orderId}": {"get": {
-                "operationId": "getOrder", "parameters": parameters(*namespace, "orderId"), "responses": answer("200")}},
+            ORDER_PATHS: {
+                "post": {
+                    "operationId": "createOrder",
+                    "parameters": parameters(*namespace),
+                    "responses": answer("201"),
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": create}}},
+                }
+            },
+            ORDER_PATHS + "/{orderId}": {
+                "get": {
+                    "operationId": "getOrder",
+                    "parameters": parameters(*namespace, "orderId"),
+                    "responses": answer("200"),
+                }
+            },
         },
     }
 
 
 def wiremock_mappings(order: dict) -> dict:
     def stub(method, pattern, status):
-        return {"request": {"method": method, "urlPathPattern": pattern},
-                "response": {"status": status, "jsonBody": order, "headers": {"Content-Type": "application/json"}}}
+        return {
+            "request": {"method": method, "urlPathPattern": pattern},
+            "response": {"status": status, "jsonBody": order, "headers": {"Content-Type": "application/json"}},
+        }
 
     orders = "/[^/]+/[^/]+/[^/]+/channelManager"
     return {"mappings": [stub("POST", orders, 201), stub("GET", orders + "/[^/]+", 200)]}
@@ -149,8 +182,20 @@ def start_prism() -> Process:
     document.write_text(json.dumps(prism_document(seed_order())))
     port = free_port()
     # --verboseLevel warn: no line per request (that is info), as our simulator runs --quiet
-    return Process([str(CACHE / "node_modules" / ".bin" / "prism"), "mock", str(document), "--host", "127.0.0.1",
-                    "--port", str(port), "--verboseLevel", "warn"], port)
+    return Process(
+        [
+            str(CACHE / "node_modules" / ".bin" / "prism"),
+            "mock",
+            str(document),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--verboseLevel",
+            "warn",
+        ],
+        port,
+    )
 
 
 def start_wiremock() -> Process:
@@ -160,8 +205,23 @@ def start_wiremock() -> Process:
     jar = CACHE / "node_modules" / "wiremock" / "build" / f"wiremock-standalone-{PACKAGES['wiremock']}.jar"
     port = free_port()
     # no request journal (it grows with every request) and no line per request
-    return Process(["java", "-jar", str(jar), "--port", str(port), "--bind-address", "127.0.0.1", "--root-dir",
-                    str(root), "--disable-banner", "--no-request-journal", "--disable-request-logging"], port)
+    return Process(
+        [
+            "java",
+            "-jar",
+            str(jar),
+            "--port",
+            str(port),
+            "--bind-address",
+            "127.0.0.1",
+            "--root-dir",
+            str(root),
+            "--disable-banner",
+            "--no-request-journal",
+            "--disable-request-logging",
+        ],
+        port,
+    )
 
 
 def command(mode: str, port: int) -> list[str]:
@@ -225,8 +285,11 @@ def serve_bare_flask(port: int) -> None:
     HTTPServer(bare_flask(), "127.0.0.1", port).serve()
 
 
-MODES = {"flask": serve_bare_flask, "flask-waitress": lambda port: serve_on_waitress(bare_flask(), port),
-         "waitress": serve_ours_on_waitress}
+MODES = {
+    "flask": serve_bare_flask,
+    "flask-waitress": lambda port: serve_on_waitress(bare_flask(), port),
+    "waitress": serve_ours_on_waitress,
+}
 
 if __name__ == "__main__":
     MODES[sys.argv[1]](int(sys.argv[2]))

@@ -7,6 +7,7 @@ SIGTERM under load. After each stop it starts again on the same file, which must
 acknowledged change in it (an order whose call got no answer may or may not be there, but
 consistent; an import all there or not at all), unique ticket numbers and capacity in use matching
 the tickets, and the stopped server must have printed no traceback. Exits non-zero on failure."""
+
 from __future__ import annotations
 
 import itertools
@@ -20,8 +21,23 @@ import time
 import uuid
 from pathlib import Path
 
-from loadkit import (DEMO, PLAIN, REFUSED, TENANT, Client, Server, StartFailed, Stats, Track, Tracks, imported_order,
-                     order_body, order_json_problems, report, store_problems)
+from loadkit import (
+    DEMO,
+    PLAIN,
+    REFUSED,
+    TENANT,
+    Client,
+    Server,
+    StartFailed,
+    Stats,
+    Track,
+    Tracks,
+    imported_order,
+    order_body,
+    order_json_problems,
+    report,
+    store_problems,
+)
 
 ROUNDS = int(os.environ.get("CRASH_ROUNDS", "5"))
 CLIENTS = int(os.environ.get("CRASH_CLIENTS", "6"))
@@ -130,15 +146,21 @@ class Imports:
     def settle(self, state: dict) -> list[str]:
         """Compare with the stored state (then take it as the truth)."""
         stored = sum(1 for order in state["orders"] if order["namespace"] == IMPORT_NAMESPACE)
-        problems = [] if stored in self.allowed else [
-            f"{stored} imported orders stored, expected {' or '.join(map(str, sorted(self.allowed)))} "
-            f"(an import is all there or not at all)"]
+        problems = (
+            []
+            if stored in self.allowed
+            else [
+                f"{stored} imported orders stored, expected {' or '.join(map(str, sorted(self.allowed)))} "
+                f"(an import is all there or not at all)"
+            ]
+        )
         self.allowed = {stored}
         return problems
 
 
-def load_then_stop(server: Server, data: Path, tracks: Tracks, imports: Imports, how: str,
-                   rng: random.Random) -> tuple[Stats, str]:
+def load_then_stop(
+    server: Server, data: Path, tracks: Tracks, imports: Imports, how: str, rng: random.Random
+) -> tuple[Stats, str]:
     """Put the server under load and stop it as `how` says (see STOPS)."""
     stats, stop = Stats(), threading.Event()
     mine = [[] for _ in range(CLIENTS)]
@@ -186,8 +208,10 @@ def kill_after_a_full_disk(server: Server, data: Path, stats: Stats, imports: Im
         stats.problem("no create was acknowledged once the disk had room again")
     server.kill()
     told = sum(1 for line in server.errors().splitlines() if line.startswith("cm-sim: could not"))
-    return (f"SIGKILL after the disk was full {moment}: {refusals} changes answered 503, {told} failed rewrites told, "
-            f"then room again")
+    return (
+        f"SIGKILL after the disk was full {moment}: {refusals} changes answered 503, {told} failed rewrites told, "
+        f"then room again"
+    )
 
 
 def _wait_for_a_rewrite(data: Path) -> str:
@@ -204,8 +228,11 @@ def kill_in_import(server: Server, data: Path, stats: Stats, imports: Imports, r
     """SIGKILL during an import of IMPORT_ORDERS orders: half the time while it is written to the
     journal (as soon as the journal jumps in size), else at a random moment of the call."""
     time.sleep(rng.uniform(0.3, 1.0))
-    state = {"orders": [imported_order(IMPORT_NAMESPACE, f"IMPORT-{RUN}-{n}", str(uuid.uuid4()))
-                        for n in range(IMPORT_ORDERS)]}
+    state = {
+        "orders": [
+            imported_order(IMPORT_NAMESPACE, f"IMPORT-{RUN}-{n}", str(uuid.uuid4())) for n in range(IMPORT_ORDERS)
+        ]
+    }
     answers = []
     sender = threading.Thread(target=lambda: answers.append(server.control("PUT", "/_sim/state", state)[0]))
     sender.start()
@@ -217,8 +244,13 @@ def kill_in_import(server: Server, data: Path, stats: Stats, imports: Imports, r
     server.kill()
     sender.join()
     imports.sent(answers[0])
-    moment = ("while the import was written" if written else
-              "before the import answered" if answers[0] is None else f"after the import answered {answers[0]}")
+    moment = (
+        "while the import was written"
+        if written
+        else "before the import answered"
+        if answers[0] is None
+        else f"after the import answered {answers[0]}"
+    )
     if answers[0] not in (None, 200):
         stats.problem(f"the import answered {answers[0]}")
     return f"SIGKILL {moment} ({IMPORT_ORDERS} orders)"
@@ -245,8 +277,13 @@ def terminate(server: Server, data: Path, stats: Stats, imports: Imports, rng: r
     return outcome
 
 
-STOPS = {"kill": kill_at_random, "kill-in-rewrite": kill_in_rewrite, "disk-full": kill_after_a_full_disk,
-         "kill-in-import": kill_in_import, "term": terminate}
+STOPS = {
+    "kill": kill_at_random,
+    "kill-in-rewrite": kill_in_rewrite,
+    "disk-full": kill_after_a_full_disk,
+    "kill-in-import": kill_in_import,
+    "term": terminate,
+}
 
 
 def _size(path: Path) -> int:
@@ -283,8 +320,10 @@ def main() -> int:
     rng = random.Random()
     tracks, imports = Tracks(), Imports()
     server = Server(data, folder / "server-0.log")
-    print(f"crash: {ROUNDS} rounds of SIGKILL under load, one after a full disk, one during an import of "
-          f"{IMPORT_ORDERS} orders, then one of SIGTERM; {CLIENTS} clients; data {data}")
+    print(
+        f"crash: {ROUNDS} rounds of SIGKILL under load, one after a full disk, one during an import of "
+        f"{IMPORT_ORDERS} orders, then one of SIGTERM; {CLIENTS} clients; data {data}"
+    )
     passed = True
     try:
         for round_no, how in enumerate(plan(), 1):
@@ -295,9 +334,12 @@ def main() -> int:
             stored = sum(1 for t in tracks.by_reference.values() if t.order_id)
             calls = sum(v for k, v in stats.counts.items() if k[0].isdigit())
             imported = f", {min(imports.allowed)} imported" if how == "kill-in-import" else ""
-            passed &= report(f"round {round_no} ({outcome}): {calls} answered calls, {acknowledged} acknowledged orders, "
-                             f"{unsure} unsure; after restart {stored} stored, "
-                             f"{dict(tracks.counts())}{imported}", stats.problems + problems)
+            passed &= report(
+                f"round {round_no} ({outcome}): {calls} answered calls, {acknowledged} acknowledged orders, "
+                f"{unsure} unsure; after restart {stored} stored, "
+                f"{dict(tracks.counts())}{imported}",
+                stats.problems + problems,
+            )
             if server is None:
                 break
         if server is not None:

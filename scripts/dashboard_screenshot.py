@@ -1,4 +1,5 @@
 """Save a screenshot of the dashboard with some orders, faults and journal entries on it."""
+
 import shutil
 import sys
 from datetime import date, timedelta
@@ -22,8 +23,12 @@ def visit_day() -> str:
 
 
 def order(reference, paid=True, **item):
-    body = {"partnerId": PARTNER, "sellToOrderReference": reference, "sellToName": "Jane Doe",
-            "items": [{"itemNumber": "31001", "visitDate": visit_day(), "visitTime": "10:00:00", **item}]}
+    body = {
+        "partnerId": PARTNER,
+        "sellToOrderReference": reference,
+        "sellToName": "Jane Doe",
+        "items": [{"itemNumber": "31001", "visitDate": visit_day(), "visitTime": "10:00:00", **item}],
+    }
     if paid:
         body["paymentReference"] = "PAY-" + reference
     return body
@@ -31,20 +36,40 @@ def order(reference, paid=True, **item):
 
 def main(path: str) -> None:
     with ThreadedServer(create_app(Backend(seed=1))) as server:
-        post = lambda body: requests.post(server.url + API, json=body, headers=HEADERS, timeout=30)
+
+        def post(body: dict) -> None:
+            requests.post(server.url + API, json=body, headers=HEADERS, timeout=30)
+
         post(order("WEB-1001", quantity=2))
         post(order("WEB-1002", itemNumber="32001"))
         draft = post(order("WEB-1003", paid=False)).json()
-        requests.post(f"{server.url}{API}/{draft['orderId']}/confirm", json={"paymentReference": "PAY-7"},
-                      headers=HEADERS, timeout=30)
+        requests.post(
+            f"{server.url}{API}/{draft['orderId']}/confirm",
+            json={"paymentReference": "PAY-7"},
+            headers=HEADERS,
+            timeout=30,
+        )
         post(order("SIM-FAIL-CAPACITY-1004", itemNumber="31010"))
         post(order("WEB-1005", quantity=0))
-        requests.post(server.url + WEBHOOK, json={"notificationUrl": "http://127.0.0.1:9000/hooks/cm",
-                                                 "eventName": "ota_cm_order_processed"}, headers=HEADERS, timeout=30)
+        requests.post(
+            server.url + WEBHOOK,
+            json={"notificationUrl": "http://127.0.0.1:9000/hooks/cm", "eventName": "ota_cm_order_processed"},
+            headers=HEADERS,
+            timeout=30,
+        )
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            browser = playwright.chromium.launch(
+                executable_path=shutil.which("chromium"),
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(server.url + "/_sim/")
             page.screenshot(path=path, full_page=True)

@@ -14,6 +14,7 @@ naming each failure, when anything is wrong; removes its containers and volume i
 Environment: IMAGE_TEST_ORDERS=N (default 0) imports N more orders before the second stop,
 to time a graceful stop with a large store and --data.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests import doc_examples  # noqa: E402 (the README's examples, as the tests read them)
+
 BASE_IMAGE = "localhost/debian-base:bookworm"
 IMAGE = "localhost/cm-sim-test"
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
@@ -115,13 +117,16 @@ def check(condition: bool, what: str) -> bool:
 
 # -- the machine ----------------------------------------------------------------
 
+
 def containers_conf(work: Path) -> Path:
     """podman's settings for this machine, in a file of our own (CONTAINERS_CONF), so the
     machine's configuration is left alone: no default ulimits (runc and crun refuse them here),
     runc (crun: "cgroups in hybrid mode not supported"), cgroupfs (no systemd), events in a file."""
     path = work / "containers.conf"
-    path.write_text('[containers]\ndefault_ulimits = []\n\n'
-                    '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
+    path.write_text(
+        "[containers]\ndefault_ulimits = []\n\n"
+        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+    )
     return path
 
 
@@ -162,7 +167,9 @@ def debian_mirror() -> str:
         for line in sources.read_text().splitlines():
             if line.startswith("URIs:") and "debian" in line and "security" not in line:
                 return line.split()[1]
-    for line in Path("/etc/apt/sources.list").read_text().splitlines() if Path("/etc/apt/sources.list").exists() else []:
+    for line in (
+        Path("/etc/apt/sources.list").read_text().splitlines() if Path("/etc/apt/sources.list").exists() else []
+    ):
         parts = line.split()
         if len(parts) > 2 and parts[0] == "deb" and "security" not in line:
             return parts[1] if not parts[1].startswith("[") else parts[2]
@@ -174,8 +181,16 @@ def build() -> None:
     extras = ["--network=host", f"--build-arg=BASE={BASE_IMAGE}"]
     if Path(HOST_CA).exists():  # the proxy's CA, for pip inside the build
         extras += [f"--volume={HOST_CA}:/run/host-ca.crt:ro", "--build-arg=PIP_CERT=/run/host-ca.crt"]
-    command = ["make", "--no-print-directory", "-C", str(ROOT), "image", "ENGINE=podman", f"IMAGE={IMAGE}",
-               "IMAGE_ARGS=" + " ".join(extras)]
+    command = [
+        "make",
+        "--no-print-directory",
+        "-C",
+        str(ROOT),
+        "image",
+        "ENGINE=podman",
+        f"IMAGE={IMAGE}",
+        "IMAGE_ARGS=" + " ".join(extras),
+    ]
     print("$ " + " ".join(command), flush=True)
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = result.stdout.splitlines()
@@ -187,11 +202,16 @@ def build() -> None:
 
 # -- the image --------------------------------------------------------------------
 
+
 def version(cache: list[str] = []) -> str:  # noqa: B006 (computed once)
     """The version `make image` tags with (read from its command line)."""
     if not cache:
-        result = subprocess.run(["make", "--no-print-directory", "-s", "-C", str(ROOT), "-n", "image", "ENGINE=podman",
-                                 "IMAGE=cm-sim"], stdout=subprocess.PIPE, text=True, check=True)
+        result = subprocess.run(
+            ["make", "--no-print-directory", "-s", "-C", str(ROOT), "-n", "image", "ENGINE=podman", "IMAGE=cm-sim"],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
         cache.append(result.stdout.split("-t cm-sim:", 1)[1].split()[0])
     return cache[0]
 
@@ -205,19 +225,28 @@ def inspect_image() -> None:
     facts.append(f"image {tag}: {data.get('Size', 0) / 1e6:.0f} MB, of which the base {base / 1e6:.0f} MB")
     print("  " + facts[-1])
     health = data.get("Healthcheck") or config.get("Healthcheck") or {}
-    check("/_sim/health" in " ".join(health.get("Test", [])), f"HEALTHCHECK on /_sim/health in the image ({health.get('Test', [None])[0]})")
+    check(
+        "/_sim/health" in " ".join(health.get("Test", [])),
+        f"HEALTHCHECK on /_sim/health in the image ({health.get('Test', [None])[0]})",
+    )
     check(config.get("User") == "10001:10001", f"runs as a non-root user ({config.get('User')!r})")
     check("8080/tcp" in (config.get("ExposedPorts") or {}), "exposes 8080")
     check("/data" in (config.get("Volumes") or {}), "declares the /data volume")
     entrypoint = config.get("Entrypoint") or []
-    check(entrypoint[:2] == ["cm-sim", "serve"] and "--allow-remote-control" in entrypoint
-          and "0.0.0.0" in entrypoint and "/scenarios" in entrypoint, f"entrypoint {entrypoint}")
+    check(
+        entrypoint[:2] == ["cm-sim", "serve"]
+        and "--allow-remote-control" in entrypoint
+        and "0.0.0.0" in entrypoint
+        and "/scenarios" in entrypoint,
+        f"entrypoint {entrypoint}",
+    )
     inside = podman("run", "--rm", "--entrypoint", "cm-sim", tag, "--version", check=False)
     check(inside.stdout.strip() == f"cm-sim {version()}", f"cm-sim --version in the image: {inside.stdout.strip()!r}")
     check(data.get("Labels", {}).get("org.opencontainers.image.version") == version(), "version label")
 
 
 # -- the running container ----------------------------------------------------------
+
 
 def drive(work: Path) -> None:
     tag = f"{IMAGE}:{version()}"
@@ -249,19 +278,32 @@ def drive(work: Path) -> None:
     check(answer and answer[0] == 200, f"the call in progress at the stop is answered: {answer}")
 
     orders = int(os.environ.get("IMAGE_TEST_ORDERS", "0"))
-    print("\nsecond container on the same /data volume, --read-only, with --scenario sold-out mine.toml --seed 7", flush=True)
+    print(
+        "\nsecond container on the same /data volume, --read-only, with --scenario sold-out mine.toml --seed 7",
+        flush=True,
+    )
     podman("rm", NAME)
-    ready = phase("second start to healthy", start, tag, port, ["--read-only", *mounts],
-                  ["--data", "/data/state.json", "--scenario", "sold-out", "mine.toml", "--seed", "7", "--quiet"])
+    ready = phase(
+        "second start to healthy",
+        start,
+        tag,
+        port,
+        ["--read-only", *mounts],
+        ["--data", "/data/state.json", "--scenario", "sold-out", "mine.toml", "--seed", "7", "--quiet"],
+    )
     if not check(ready is not None, "the second container becomes ready on the same volume"):
         raise Failure(f"the second container never became ready; its log:\n{logs()}")
     status, body = server.call("GET", f"{API}/{order_id}", headers=KEY)
     check(status == 200 and body.get("orderId") == order_id, f"the order created before the stop is back ({status})")
     status, body = server.call("GET", "/_sim/scenarios")
-    check(status == 200 and "image test: the next confirm fails" in json.dumps(body),
-          "--scenario mine.toml (a file in /scenarios, the working directory) loaded at start-up")
-    check(status == 200 and "Guided tours are sold out" in json.dumps(body),
-          "--scenario sold-out (bundled, by name) loaded at start-up")
+    check(
+        status == 200 and "image test: the next confirm fails" in json.dumps(body),
+        "--scenario mine.toml (a file in /scenarios, the working directory) loaded at start-up",
+    )
+    check(
+        status == 200 and "Guided tours are sold out" in json.dumps(body),
+        "--scenario sold-out (bundled, by name) loaded at start-up",
+    )
     if orders:
         phase(f"import {orders:,} orders", populate, server, orders)
     phase("second stop", stop_and_check, "second stop" + (f" with {orders:,} more orders" if orders else ""))
@@ -293,10 +335,14 @@ def processes(server: Client) -> None:
     check(uid == "10001", f"PID 1 runs as uid 10001 (uid {uid})")
     check("cm-sim serve" in command, f"PID 1 is cm-sim serve ({command.strip()[:80]}...)")
     head = logs().splitlines()
-    check(any(line.startswith("cm-sim serving on http://0.0.0.0:8080") for line in head),
-          "the start-up line says http://0.0.0.0:8080")
-    check(any("--allow-remote-control without --control-token" in line for line in head),
-          "the --allow-remote-control warning is printed")
+    check(
+        any(line.startswith("cm-sim serving on http://0.0.0.0:8080") for line in head),
+        "the start-up line says http://0.0.0.0:8080",
+    )
+    check(
+        any("--allow-remote-control without --control-token" in line for line in head),
+        "the --allow-remote-control warning is printed",
+    )
     status, _ = server.call("GET", "/_sim/scenarios", headers={"Host": "cm-sim:8080"})
     check(status == 200, f"the control API answers a call addressed to another host (Host: cm-sim:8080): {status}")
 
@@ -306,21 +352,36 @@ def readme_flow(server: Client) -> str:
     published port): create (Issued), get, list, delete; a Draft replaced and confirmed."""
     print("README quick start, pasted", flush=True)
     settings, calls = doc_examples.quick_start()
-    result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", (settings + calls).replace("8080", str(server.port))],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", (settings + calls).replace("8080", str(server.port))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
     values = doc_examples.json_values(result.stdout)
-    check(result.returncode == 0 and len(values) == 6, f"it runs to the end: exit {result.returncode}, {len(values)} answers"
-          + ("" if result.returncode == 0 else f"\n{result.stdout[-2000:]}"))
+    check(
+        result.returncode == 0 and len(values) == 6,
+        f"it runs to the end: exit {result.returncode}, {len(values)} answers"
+        + ("" if result.returncode == 0 else f"\n{result.stdout[-2000:]}"),
+    )
     if len(values) != 6:
         raise Failure("the README's quick start failed against the container")
     created, got, listed, deleted, replaced, confirmed = values
-    check(created.get("status") == "Issued" and len(doc_examples.wallets(created)) == 2,
-          f"create: {created.get('status')}, {len(doc_examples.wallets(created))} wallets")
-    check(f":{server.port}/_sim/manifest?" in created.get("manifestUrl", ""), "its manifestUrl points at the published port")
+    check(
+        created.get("status") == "Issued" and len(doc_examples.wallets(created)) == 2,
+        f"create: {created.get('status')}, {len(doc_examples.wallets(created))} wallets",
+    )
+    check(
+        f":{server.port}/_sim/manifest?" in created.get("manifestUrl", ""),
+        "its manifestUrl points at the published port",
+    )
     check(got == created and [order["orderId"] for order in listed] == [created["orderId"]], "get and list find it")
     check(deleted.get("status") == "Cancelled", f"delete: {deleted.get('status')}")
-    check(replaced.get("status") == "Draft" and len(doc_examples.wallets(replaced)) == 3,
-          f"replace of a Draft: {replaced.get('status')}, {len(doc_examples.wallets(replaced))} wallets")
+    check(
+        replaced.get("status") == "Draft" and len(doc_examples.wallets(replaced)) == 3,
+        f"replace of a Draft: {replaced.get('status')}, {len(doc_examples.wallets(replaced))} wallets",
+    )
     check(confirmed.get("status") == "Issued", f"confirm: {confirmed.get('status')}")
     return confirmed["orderId"]
 
@@ -328,24 +389,39 @@ def readme_flow(server: Client) -> str:
 def pasted_run_example(work: Path, tag: str) -> None:
     """docs/containers.md's `docker run -d` example, pasted with podman for docker and this
     run's image, port, name and volume; then what it claims: the scenarios it loads, --data."""
-    [example] = [block for block in doc_examples.blocks((ROOT / "docs/containers.md").read_text(), "sh")
-                 if "docker run -d" in block]
+    [example] = [
+        block
+        for block in doc_examples.blocks((ROOT / "docs/containers.md").read_text(), "sh")
+        if "docker run -d" in block
+    ]
     port = free_port()
-    script = (example.replace("docker ", "podman ").replace(f"cm-sim:{version()}", tag)
-              .replace("--name cm-sim", f"--name {EXAMPLE}").replace("cm-sim-data", EXAMPLE)
-              .replace("-p 8080:8080", f"-p 127.0.0.1:{port}:8080").replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
+    script = (
+        example.replace("docker ", "podman ")
+        .replace(f"cm-sim:{version()}", tag)
+        .replace("--name cm-sim", f"--name {EXAMPLE}")
+        .replace("cm-sim-data", EXAMPLE)
+        .replace("-p 8080:8080", f"-p 127.0.0.1:{port}:8080")
+        .replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    )
     print(f"\ndocs/containers.md's run example as {EXAMPLE}, port {port}", flush=True)
     (work / "my-scenarios").mkdir(mode=0o755)
     (work / "my-scenarios" / "mine.toml").write_text(MINE)
     (work / "my-scenarios" / "mine.toml").chmod(0o644)
-    result = subprocess.run(["timeout", "60", "bash", "-e", "-c", script], cwd=work, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    result = subprocess.run(
+        ["timeout", "60", "bash", "-e", "-c", script],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     if not check(result.returncode == 0, f"it starts and becomes ready (exit {result.returncode})"):
         print(result.stdout[-2000:])
         return
     status, body = Client(port).call("GET", "/_sim/scenarios")
-    check(status == 200 and "Guided tours are sold out" in json.dumps(body) and "image test" in json.dumps(body),
-          "--scenario sold-out mine.toml: the bundled one and the mounted one are loaded")
+    check(
+        status == 200 and "Guided tours are sold out" in json.dumps(body) and "image test" in json.dumps(body),
+        "--scenario sold-out mine.toml: the bundled one and the mounted one are loaded",
+    )
     command = podman("exec", EXAMPLE, "cat", "/proc/1/cmdline").stdout.replace("\0", " ")
     check("--data /data/state.json" in command, "it keeps its data in /data/state.json")
 
@@ -363,24 +439,37 @@ def testcontainers_node(work: Path, tag: str) -> None:
         modules.mkdir(parents=True, exist_ok=True)
         run(["npm", "install", "--silent", "--prefix", str(modules), "testcontainers@10"], quiet=True)
     [snippet] = doc_examples.blocks(doc_examples.sections(ROOT / "docs/containers.md")["Testcontainers"], "javascript")
-    listing = ('const answer = await fetch(`${baseUrl}/orders/21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e`, '
-               '{headers: {"x-np-api-key": "k"}});\nconsole.log("listed", answer.status, await answer.text());')
+    listing = (
+        "const answer = await fetch(`${baseUrl}/orders/21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e`, "
+        '{headers: {"x-np-api-key": "k"}});\nconsole.log("listed", answer.status, await answer.text());'
+    )
     script = modules / "cm-sim-snippet.mjs"  # beside node_modules, where the import finds the package
-    script.write_text(snippet.replace(f'"cm-sim:{version()}"', f'"{tag}"').replace("// ... your tests against baseUrl ...",
-                                                                               listing))
+    script.write_text(
+        snippet.replace(f'"cm-sim:{version()}"', f'"{tag}"').replace("// ... your tests against baseUrl ...", listing)
+    )
     socket_path = work / "podman.sock"
-    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(50):
             if socket_path.exists():
                 break
             time.sleep(0.1)
-        result = subprocess.run(["node", str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                timeout=180, env={**os.environ, "DOCKER_HOST": f"unix://{socket_path}",
-                                                  "TESTCONTAINERS_RYUK_DISABLED": "true"})
-        check(result.returncode == 0 and "listed 200 []" in result.stdout,
-              f"the snippet starts the image, waits on /_sim/health and calls it: {result.stdout.strip()[-300:]}")
+        result = subprocess.run(
+            ["node", str(script)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=180,
+            env={**os.environ, "DOCKER_HOST": f"unix://{socket_path}", "TESTCONTAINERS_RYUK_DISABLED": "true"},
+        )
+        check(
+            result.returncode == 0 and "listed 200 []" in result.stdout,
+            f"the snippet starts the image, waits on /_sim/health and calls it: {result.stdout.strip()[-300:]}",
+        )
     finally:
         service.terminate()
         service.wait(10)
@@ -389,17 +478,32 @@ def testcontainers_node(work: Path, tag: str) -> None:
 def scenario_loads(server: Client) -> None:
     print("scenarios", flush=True)
     status, answer = server.call("POST", "/_sim/scenarios", {"path": "mine.toml"})
-    check(status in (200, 201), f'POST /_sim/scenarios {{"path": "mine.toml"}} (mounted /scenarios): {status} {short(answer)}')
+    check(
+        status in (200, 201),
+        f'POST /_sim/scenarios {{"path": "mine.toml"}} (mounted /scenarios): {status} {short(answer)}',
+    )
     visit = (datetime.date.today() + datetime.timedelta(days=31)).isoformat()
-    status, draft = server.call("POST", API, {"partnerId": PARTNER, "sellToOrderReference": f"IMAGE-TEST-MINE-{RUN}",
-                                              "items": [{"itemNumber": "31001", "visitDate": visit,
-                                                         "visitTime": "10:30:00", "quantity": 1}]},
-                                headers=KEY)
+    status, draft = server.call(
+        "POST",
+        API,
+        {
+            "partnerId": PARTNER,
+            "sellToOrderReference": f"IMAGE-TEST-MINE-{RUN}",
+            "items": [{"itemNumber": "31001", "visitDate": visit, "visitTime": "10:30:00", "quantity": 1}],
+        },
+        headers=KEY,
+    )
     check(status == 201 and draft.get("status") == "Draft", f"a Draft to confirm: {status} {short(draft)}")
-    status, refused = server.call("POST", f"{API}/{draft.get('orderId')}/confirm", {"paymentReference": "P"}, headers=KEY)
-    check(status == 400 and "image test: confirm refused once" in json.dumps(refused),
-          f"its rule fires: the next confirm answers {status}")
-    status, confirmed = server.call("POST", f"{API}/{draft.get('orderId')}/confirm", {"paymentReference": "P"}, headers=KEY)
+    status, refused = server.call(
+        "POST", f"{API}/{draft.get('orderId')}/confirm", {"paymentReference": "P"}, headers=KEY
+    )
+    check(
+        status == 400 and "image test: confirm refused once" in json.dumps(refused),
+        f"its rule fires: the next confirm answers {status}",
+    )
+    status, confirmed = server.call(
+        "POST", f"{API}/{draft.get('orderId')}/confirm", {"paymentReference": "P"}, headers=KEY
+    )
     check(status == 200, f"and the one after: {status}")
     for request in ({"name": "sold-out"}, {"path": "sold-out.toml"}):
         status, answer = server.call("POST", "/_sim/scenarios", request)
@@ -414,7 +518,10 @@ def healthcheck() -> None:
     """podman runs health checks from systemd timers, absent here: run the image's check by hand."""
     print("health check", flush=True)
     result = podman("healthcheck", "run", NAME, check=False)
-    check(result.returncode == 0, f"podman healthcheck run: exit {result.returncode} {result.stdout.strip()} {result.stderr.strip()[-200:]}")
+    check(
+        result.returncode == 0,
+        f"podman healthcheck run: exit {result.returncode} {result.stdout.strip()} {result.stderr.strip()[-200:]}",
+    )
     state = container_state()
     health = state.get("Health") or state.get("Healthcheck") or {}
     check(health.get("Status") == "healthy", f"podman inspect: State.Health.Status {health.get('Status')!r}")
@@ -456,9 +563,17 @@ def stop_and_check(label: str) -> None:
 def populate(server: Client, count: int) -> None:
     """`count` copies of one Issued order, imported in chunks (one namespace each), as make bench does."""
     visit = (datetime.date.today() + datetime.timedelta(days=40)).isoformat()
-    status, first = server.call("POST", API, {"partnerId": PARTNER, "sellToOrderReference": f"SEED-{RUN}",
-                                              "paymentReference": "P", "items": [{"itemNumber": "31001",
-                                              "visitDate": visit, "visitTime": "10:30:00", "quantity": 2}]}, headers=KEY)
+    status, first = server.call(
+        "POST",
+        API,
+        {
+            "partnerId": PARTNER,
+            "sellToOrderReference": f"SEED-{RUN}",
+            "paymentReference": "P",
+            "items": [{"itemNumber": "31001", "visitDate": visit, "visitTime": "10:30:00", "quantity": 2}],
+        },
+        headers=KEY,
+    )
     if status != 201:
         raise Failure(f"populate: create {status} {short(first)}")
     state = server.call("GET", "/_sim/state", timeout=300)[1]
@@ -496,12 +611,14 @@ def cleanup(work: Path) -> None:
 
 # -- helpers --------------------------------------------------------------------------
 
+
 class Client:
     def __init__(self, port: int):
         self.port = port
 
-    def call(self, method: str, path: str, body=None, headers: dict | None = None, raw: bool = False,
-             timeout: float = 30):
+    def call(
+        self, method: str, path: str, body=None, headers: dict | None = None, raw: bool = False, timeout: float = 30
+    ):
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
         if data is not None:
@@ -532,15 +649,20 @@ def logs() -> str:
 
 
 def podman(*args: str, check: bool = True, stdin=None) -> subprocess.CompletedProcess:
-    result = subprocess.run(["podman", *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    result = subprocess.run(["podman", *args], stdin=stdin, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise Failure(f"podman {' '.join(args)[:120]}: exit {result.returncode}: {result.stderr.strip()[-500:]}")
     return result
 
 
 def run(command: list[str], env: dict | None = None, quiet: bool = False) -> None:
-    result = subprocess.run(command, env={**os.environ, **(env or {})}, text=True,
-                            stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None)
+    result = subprocess.run(
+        command,
+        env={**os.environ, **(env or {})},
+        text=True,
+        stdout=subprocess.PIPE if quiet else None,
+        stderr=subprocess.STDOUT if quiet else None,
+    )
     if result.returncode != 0:
         raise Failure(f"{' '.join(command)}: exit {result.returncode}\n{(result.stdout or '')[-2000:]}")
 

@@ -1,5 +1,6 @@
 """Shared by soak.py and crash.py: run `cm-sim serve` on a data file, call it over loopback,
 keep track of what the server acknowledged, and check a stored state for consistency."""
+
 from __future__ import annotations
 
 import http.client
@@ -37,6 +38,7 @@ LIVE = ("Issued", "Draft")  # the statuses whose orders hold wallets, tickets an
 
 # -- the server ----------------------------------------------------------------
 
+
 class StartFailed(Exception):
     pass
 
@@ -47,8 +49,12 @@ class Server:
     def __init__(self, data: Path, log: Path, *args: str):
         self.log = log
         with open(log, "w") as errors:
-            self.process = subprocess.Popen([CM_SIM, "serve", "--port", "0", "--quiet", "--data", str(data), *args],
-                                            stdout=subprocess.PIPE, stderr=errors, text=True)
+            self.process = subprocess.Popen(
+                [CM_SIM, "serve", "--port", "0", "--quiet", "--data", str(data), *args],
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
         match = re.search(r"http://[^:]+:(\d+)", self.process.stdout.readline())
         if not match:
             raise StartFailed(f"exit {self.process.wait()}: {self.errors()[-2000:]}")
@@ -82,8 +88,11 @@ class Server:
         status, page = self.control("GET", "/_sim/")
         assert status == 200, f"GET /_sim/: {status}"
         table = page.split('<table id="capacity">', 1)[1].split("</table>", 1)[0] if 'id="capacity"' in page else ""
-        rows = re.findall(r"<tr><td[^>]*>([^<]*)</td><td>([^<]*)</td><td[^>]*>([^<]*)</td>"
-                          r"<td[^>]*>([^<]*)</td><td>(\d+)</td>", table)
+        rows = re.findall(
+            r"<tr><td[^>]*>([^<]*)</td><td>([^<]*)</td><td[^>]*>([^<]*)</td>"
+            r"<td[^>]*>([^<]*)</td><td>(\d+)</td>",
+            table,
+        )
         return {(ns, admission, day, slot): int(used) for ns, admission, day, slot, used in rows}
 
     def rss_mib(self) -> float:
@@ -117,6 +126,7 @@ class Server:
 
 
 # -- calls ---------------------------------------------------------------------
+
 
 @dataclass
 class Answer:
@@ -158,8 +168,17 @@ class Client:
         self.stats = stats
         self.connection = None
 
-    def call(self, method: str, path: str, body=None, *, raw: bytes | None = None, headers=None,
-             timeout: float = 30, magic: str = "") -> Answer | None:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body=None,
+        *,
+        raw: bytes | None = None,
+        headers=None,
+        timeout: float = 30,
+        magic: str = "",
+    ) -> Answer | None:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         try:
             if self.connection is None:
@@ -192,6 +211,7 @@ class Client:
 
 # -- orders --------------------------------------------------------------------
 
+
 def order_line(rng, reference: str, line_no: int) -> dict:
     item = rng.choice(ITEMS)
     quantity = rng.randint(1, 3)
@@ -204,14 +224,20 @@ def order_line(rng, reference: str, line_no: int) -> dict:
     line = {"itemNumber": item, "visitDate": day.isoformat(), "visitTime": visit_time, "quantity": quantity}
     if rng.random() < 0.2:
         wallets = 1 if item in GROUP_ITEMS else quantity
-        line["wallet"] = {"names": [f"Guest {n}" for n in range(wallets)],
-                          "externalReferenceNumbers": [f"{reference}-{line_no}-{n}" for n in range(wallets)]}
+        line["wallet"] = {
+            "names": [f"Guest {n}" for n in range(wallets)],
+            "externalReferenceNumbers": [f"{reference}-{line_no}-{n}" for n in range(wallets)],
+        }
     return line
 
 
 def order_body(rng, reference: str, partner: str = DEMO, paid: bool = True) -> dict:
-    body = {"partnerId": partner, "sellToOrderReference": reference, "sellToName": "Soak Tester",
-            "items": [order_line(rng, reference, n) for n in range(rng.choice([1, 1, 1, 2]))]}
+    body = {
+        "partnerId": partner,
+        "sellToOrderReference": reference,
+        "sellToName": "Soak Tester",
+        "items": [order_line(rng, reference, n) for n in range(rng.choice([1, 1, 1, 2]))],
+    }
     if paid:
         body["paymentReference"] = f"PAY-{rng.randrange(10**6)}"
     return body
@@ -219,15 +245,43 @@ def order_body(rng, reference: str, partner: str = DEMO, paid: bool = True) -> d
 
 def imported_order(namespace: list[str], reference: str, order_id: str) -> dict:
     """An order record as `GET /_sim/state` exports it: in Error, so it holds no wallets or capacity."""
-    line = {"line_no": 10000, "item_number": "31001", "description": "Adult Admission", "is_package": False,
-            "is_group": False, "quantity": 1, "visit_date": "2031-01-07", "visit_time": "10:30:00",
-            "sell_to_name": "Import Tester", "sell_to_email": "", "sell_to_language": "ENU",
-            "component_schedule": [], "requested_names": [], "requested_references": [], "wallets": []}
-    return {"namespace": namespace, "order_id": order_id, "partner_id": DEMO, "sell_to_order_reference": reference,
-            "sell_to_email": "", "sell_to_name": "Import Tester", "sell_to_language": "ENU", "payment_reference": "",
-            "status": "Error", "status_message": "Imported in Error.", "received_at": "2031-01-01T08:00:00+00:00",
-            "job_id": "", "manifest": None, "lines": [line], "ota": False, "buy_from_order_reference": "",
-            "status_since": None, "pending_outcome": {}}
+    line = {
+        "line_no": 10000,
+        "item_number": "31001",
+        "description": "Adult Admission",
+        "is_package": False,
+        "is_group": False,
+        "quantity": 1,
+        "visit_date": "2031-01-07",
+        "visit_time": "10:30:00",
+        "sell_to_name": "Import Tester",
+        "sell_to_email": "",
+        "sell_to_language": "ENU",
+        "component_schedule": [],
+        "requested_names": [],
+        "requested_references": [],
+        "wallets": [],
+    }
+    return {
+        "namespace": namespace,
+        "order_id": order_id,
+        "partner_id": DEMO,
+        "sell_to_order_reference": reference,
+        "sell_to_email": "",
+        "sell_to_name": "Import Tester",
+        "sell_to_language": "ENU",
+        "payment_reference": "",
+        "status": "Error",
+        "status_message": "Imported in Error.",
+        "received_at": "2031-01-01T08:00:00+00:00",
+        "job_id": "",
+        "manifest": None,
+        "lines": [line],
+        "ota": False,
+        "buy_from_order_reference": "",
+        "status_since": None,
+        "pending_outcome": {},
+    }
 
 
 def order_json_problems(order: dict) -> list[str]:
@@ -246,6 +300,7 @@ def order_json_problems(order: dict) -> list[str]:
 
 
 # -- what was acknowledged -----------------------------------------------------
+
 
 @dataclass
 class Track:
@@ -275,8 +330,10 @@ class Track:
         """Take what the server holds as the truth; a complaint if it was not allowed."""
         complaint = None
         if not self.allows(order_id, status):
-            complaint = (f"{self.reference}: acknowledged {self.order_id} {self.status} (or {sorted(self.maybe)}), "
-                         f"server has {order_id} {status}")
+            complaint = (
+                f"{self.reference}: acknowledged {self.order_id} {self.status} (or {sorted(self.maybe)}), "
+                f"server has {order_id} {status}"
+            )
         self.order_id, self.status, self.maybe = order_id, status, set()
         return complaint
 
@@ -329,6 +386,7 @@ class Tracks:
 
 # -- the stored state ----------------------------------------------------------
 
+
 def store_problems(state: dict, capacity_in_use: dict) -> list[str]:
     """Each order's wallets and tickets match its lines; ticket and wallet numbers are unique;
     the capacity the server counts in use equals the units the stored tickets hold."""
@@ -348,7 +406,9 @@ def store_problems(state: dict, capacity_in_use: dict) -> list[str]:
     held = {key: units for key, units in held.items() if units}
     for key in sorted(set(held) | set(capacity_in_use)):
         if held.get(key, 0) != capacity_in_use.get(key, 0):
-            problems.append(f"capacity {key}: tickets hold {held.get(key, 0)}, server counts {capacity_in_use.get(key, 0)}")
+            problems.append(
+                f"capacity {key}: tickets hold {held.get(key, 0)}, server counts {capacity_in_use.get(key, 0)}"
+            )
         if held.get(key, 0) > SLOT_CAPACITY.get(key[1], 0):
             problems.append(f"capacity {key}: {held[key]} units booked, more than {SLOT_CAPACITY.get(key[1])}")
     return problems
@@ -373,7 +433,9 @@ def _order_record_problems(order: dict) -> list[str]:
                 problems.append(f"{name} wallet {wallet['wallet_id']}: {len(wallet['tickets'])} tickets")
             units = line["quantity"] if line["is_group"] else 1
             if any(ticket["units"] != units for ticket in wallet["tickets"]):
-                problems.append(f"{name} wallet {wallet['wallet_id']}: ticket units {[t['units'] for t in wallet['tickets']]}")
+                problems.append(
+                    f"{name} wallet {wallet['wallet_id']}: ticket units {[t['units'] for t in wallet['tickets']]}"
+                )
     return problems
 
 

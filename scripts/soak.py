@@ -3,6 +3,7 @@ SOAK_SECONDS (default 600), from SOAK_CLIENTS threads (default 6); then checks t
 acknowledged order is there as acknowledged, that the store is consistent, that no answer
 was 5xx but the faults' own 503s, that memory stayed bounded, and that a graceful restart on
 the same file brings back the same orders. Exits non-zero on failure."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,21 @@ import time
 import uuid
 from pathlib import Path
 
-from loadkit import (DEMO, DORMANT, PLAIN, Client, Server, Stats, Track, Tracks, order_body,
-                     order_json_problems, orders_by_id, report, store_problems)
+from loadkit import (
+    DEMO,
+    DORMANT,
+    PLAIN,
+    Client,
+    Server,
+    Stats,
+    Track,
+    Tracks,
+    order_body,
+    order_json_problems,
+    orders_by_id,
+    report,
+    store_problems,
+)
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 CLIENTS = int(os.environ.get("SOAK_CLIENTS", "6"))
@@ -37,19 +51,46 @@ FAULT_RULES = [
     {"id": "lost-confirm", "operation": "confirm", "probability": 0.05, "lose_response": "empty_reply"},
     {"id": "lost-replace", "operation": "replace", "probability": 0.05, "lose_response": "truncated"},
     {"id": "lost-delete", "operation": "delete", "probability": 0.05, "lose_response": "reset"},
-    {"id": "fail-issuance", "operation": "create", "probability": 0.03,
-     "fail_issuance": "The reservation capacity for {admission} at {visit_date} {slot} has been exceeded."},
-    {"id": "fail-replace", "operation": "replace", "probability": 0.05,
-     "fail_issuance": "Admission Code {admission} has no available time slots for expected visit date {visit_date}."},
-    {"id": "reject", "operation": "create", "probability": 0.01,
-     "reject": "Unable to generate a unique pre-assigned ticket number after 10 attempts."},
-    {"id": "fail-confirm", "operation": "confirm", "probability": 0.05,
-     "fail_confirm": "The ticket reservation could not be confirmed: the reservation request has expired."},
+    {
+        "id": "fail-issuance",
+        "operation": "create",
+        "probability": 0.03,
+        "fail_issuance": "The reservation capacity for {admission} at {visit_date} {slot} has been exceeded.",
+    },
+    {
+        "id": "fail-replace",
+        "operation": "replace",
+        "probability": 0.05,
+        "fail_issuance": "Admission Code {admission} has no available time slots for expected visit date {visit_date}.",
+    },
+    {
+        "id": "reject",
+        "operation": "create",
+        "probability": 0.01,
+        "reject": "Unable to generate a unique pre-assigned ticket number after 10 attempts.",
+    },
+    {
+        "id": "fail-confirm",
+        "operation": "confirm",
+        "probability": 0.05,
+        "fail_confirm": "The ticket reservation could not be confirmed: the reservation request has expired.",
+    },
     {"id": "stuck", "operation": "create", "probability": 0.005, "stick_in_processing": True},
 ]
 DROPPING = {rule["id"] for rule in FAULT_RULES if "transport" in rule or "lose_response" in rule}
-MAGIC = ["SIM-FAIL-NO-SLOT", "SIM-FAIL-CAPACITY", "SIM-FAIL-PAST-DATE", "SIM-FAIL-EXTREF", "SIM-FAIL-TICKET-NUMBER",
-         "SIM-FAIL-CONFIRM", "SIM-STUCK", "SIM-LOST-RESPONSE", "SIM-LOST-TIMEOUT", "SIM-RATE-LIMIT", "SIM-UNAVAILABLE"]
+MAGIC = [
+    "SIM-FAIL-NO-SLOT",
+    "SIM-FAIL-CAPACITY",
+    "SIM-FAIL-PAST-DATE",
+    "SIM-FAIL-EXTREF",
+    "SIM-FAIL-TICKET-NUMBER",
+    "SIM-FAIL-CONFIRM",
+    "SIM-STUCK",
+    "SIM-LOST-RESPONSE",
+    "SIM-LOST-TIMEOUT",
+    "SIM-RATE-LIMIT",
+    "SIM-UNAVAILABLE",
+]
 NOTHING_HAPPENED = {(429, "too_many_requests"), (503, "service_unavailable")}
 
 
@@ -67,8 +108,17 @@ class Worker(threading.Thread):
         self.serial = 0
 
     def run(self):
-        actions = [(self.create, 30), (self.get, 20), (self.list_reference, 8), (self.confirm, 10),
-                   (self.replace, 8), (self.delete, 8), (self.recreate, 3), (self.invalid, 6), (self.list_processing, 1)]
+        actions = [
+            (self.create, 30),
+            (self.get, 20),
+            (self.list_reference, 8),
+            (self.confirm, 10),
+            (self.replace, 8),
+            (self.delete, 8),
+            (self.recreate, 3),
+            (self.invalid, 6),
+            (self.list_processing, 1),
+        ]
         while not self.stop.is_set():
             action = self.rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
             try:
@@ -254,17 +304,36 @@ def fault_accounting(stats: Stats, rules: list[dict]) -> list[str]:
     account for them, give or take the magic values sent (checked after the rules)."""
     fired = {rule["id"]: rule["fired"] for rule in rules}
     counts = stats.counts
-    magic = lambda name: counts[f"magic sent: {name}"]
+
+    def magic(name: str) -> int:
+        return counts[f"magic sent: {name}"]
+
     problems = []
     for label, seen, by_rules, by_magic in [
-        ("503 service_unavailable", counts["503 service_unavailable"] + counts["503 service_unavailable (magic)"],
-         fired["503"], magic("SIM-UNAVAILABLE")),
-        ("429 too_many_requests", counts["429 too_many_requests"] + counts["429 too_many_requests (magic)"],
-         fired["429"], magic("SIM-RATE-LIMIT")),
-        ("503 server_timeout", counts["503 server_timeout"] + counts["503 server_timeout (magic)"],
-         fired["stuck"], magic("SIM-STUCK")),
-        ("no answer", counts["no answer"] + counts["no answer (magic)"],
-         sum(fired[rule] for rule in DROPPING), magic("SIM-LOST-RESPONSE") + magic("SIM-LOST-TIMEOUT")),
+        (
+            "503 service_unavailable",
+            counts["503 service_unavailable"] + counts["503 service_unavailable (magic)"],
+            fired["503"],
+            magic("SIM-UNAVAILABLE"),
+        ),
+        (
+            "429 too_many_requests",
+            counts["429 too_many_requests"] + counts["429 too_many_requests (magic)"],
+            fired["429"],
+            magic("SIM-RATE-LIMIT"),
+        ),
+        (
+            "503 server_timeout",
+            counts["503 server_timeout"] + counts["503 server_timeout (magic)"],
+            fired["stuck"],
+            magic("SIM-STUCK"),
+        ),
+        (
+            "no answer",
+            counts["no answer"] + counts["no answer (magic)"],
+            sum(fired[rule] for rule in DROPPING),
+            magic("SIM-LOST-RESPONSE") + magic("SIM-LOST-TIMEOUT"),
+        ),
     ]:
         print(f"      {label}: {seen} seen; rules fired {by_rules}, magic values sent {by_magic}")
         if not by_rules <= seen <= by_rules + by_magic:
@@ -280,7 +349,9 @@ def main() -> int:
     print(f"soak: {SECONDS:g} s, {CLIENTS} clients, data {data}, server pid {server.process.pid} port {server.port}")
     passed = True
     try:
-        status, added = server.control("POST", "/_sim/faults", [{**rule, "seed": n} for n, rule in enumerate(FAULT_RULES)])
+        status, added = server.control(
+            "POST", "/_sim/faults", [{**rule, "seed": n} for n, rule in enumerate(FAULT_RULES)]
+        )
         assert status == 201, added
         rss_start = server.rss_mib()
         workers = [Worker(i, server, stats, tracks, stop) for i in range(CLIENTS)]
@@ -295,27 +366,43 @@ def main() -> int:
         rules = server.control("GET", "/_sim/faults")[1]
         server.control("DELETE", "/_sim/faults")
         counts = stats.counts
-        print(f"calls: {sum(v for k, v in counts.items() if k[0].isdigit() or k.startswith('no answer'))}; "
-              + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        print(
+            f"calls: {sum(v for k, v in counts.items() if k[0].isdigit() or k.startswith('no answer'))}; "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+        )
         print("fault rules fired: " + ", ".join(f"{r['id']} {r['fired']}" for r in rules))
         passed &= report("no unexpected answer (5xx, non-JSON, wrong status, inconsistent order JSON)", stats.problems)
-        passed &= report("every 503, 429 and lost answer came from a fault rule or magic value", fault_accounting(stats, rules))
+        passed &= report(
+            "every 503, 429 and lost answer came from a fault rule or magic value", fault_accounting(stats, rules)
+        )
 
         state = server.state()
-        passed &= report(f"every acknowledged order present as acknowledged ({len(tracks.by_reference)} references; "
-                         f"{dict(tracks.counts())})", tracks.settle_all(state, f"SOAK-{RUN}-"))
-        passed &= report(f"store consistent: wallets per quantity, unique ticket numbers, capacity in use "
-                         f"({len(state['orders'])} orders)", store_problems(state, server.capacity_in_use()))
+        passed &= report(
+            f"every acknowledged order present as acknowledged ({len(tracks.by_reference)} references; "
+            f"{dict(tracks.counts())})",
+            tracks.settle_all(state, f"SOAK-{RUN}-"),
+        )
+        passed &= report(
+            f"store consistent: wallets per quantity, unique ticket numbers, capacity in use "
+            f"({len(state['orders'])} orders)",
+            store_problems(state, server.capacity_in_use()),
+        )
         passed &= report("no tracebacks in the server's stderr", tracebacks(server))
-        passed &= report(f"memory bounded: RSS {rss_start:.0f} MiB at start, {rss_end:.0f} MiB at the end "
-                         f"(every tenth: {', '.join(f'{rss:.0f}' for rss, _ in samples)})", memory_problems(samples))
+        passed &= report(
+            f"memory bounded: RSS {rss_start:.0f} MiB at start, {rss_end:.0f} MiB at the end "
+            f"(every tenth: {', '.join(f'{rss:.0f}' for rss, _ in samples)})",
+            memory_problems(samples),
+        )
 
         code, took = server.terminate()
-        passed &= report(f"graceful stop (SIGTERM): exit {code} in {took:.1f} s", [] if code == 0 else [f"exit code {code}"])
+        passed &= report(
+            f"graceful stop (SIGTERM): exit {code} in {took:.1f} s", [] if code == 0 else [f"exit code {code}"]
+        )
         server = Server(data, folder / "server-2.log")
         after = server.state()
-        passed &= report(f"restart on the same file: the same {len(after['orders'])} orders",
-                         restart_problems(state, after))
+        passed &= report(
+            f"restart on the same file: the same {len(after['orders'])} orders", restart_problems(state, after)
+        )
         passed &= report("store consistent after the restart", store_problems(after, server.capacity_in_use()))
         code, _ = server.terminate()
         passed &= report(f"second graceful stop: exit {code}", [] if code == 0 else [f"exit code {code}"])
@@ -347,7 +434,9 @@ def memory_problems(samples: list[tuple[float, int]]) -> list[str]:
     allowed = 64 + 20 * (after - before) / 1024
     if end - middle <= allowed:
         return []
-    return [f"grew {end - middle:.0f} MiB in the second half, more than {allowed:.0f} MiB for {after - before} references"]
+    return [
+        f"grew {end - middle:.0f} MiB in the second half, more than {allowed:.0f} MiB for {after - before} references"
+    ]
 
 
 def tracebacks(server: Server) -> list[str]:

@@ -4,10 +4,11 @@ The call itself is simulator.partner_calls (no Flask); here: the request read, a
 fault handed to the server (at most MAX_HANGS hangs at once), one journal entry, and the
 platform's headers.
 """
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from flask import Blueprint, Response, current_app, g, request
@@ -36,12 +37,17 @@ def partner_api(tenant: str, environment: str, company: str, endpoint: str):
     if tenant == "_sim":  # the control API's prefix is never a tenant
         return json_response(404, {"code": "resource_not_found", "message": f"{request.path} Not Found"})
     g.started = time.perf_counter()
-    g.started_at = datetime.now(timezone.utc)
+    g.started_at = datetime.now(UTC)
     backend = current_app.extensions["simulator"]
-    call = PartnerCall(method=request.method, namespace=(tenant, environment, _company(company)), endpoint=endpoint,
-                       query=request.args, body=request.get_data() if request.method in ("POST", "PUT") else b"",
-                       api_key=api_key(),
-                       base_url=f"{request.scheme}://{request.host}")
+    call = PartnerCall(
+        method=request.method,
+        namespace=(tenant, environment, _company(company)),
+        endpoint=endpoint,
+        query=request.args,
+        body=request.get_data() if request.method in ("POST", "PUT") else b"",
+        api_key=api_key(),
+        base_url=f"{request.scheme}://{request.host}",
+    )
     result, entry = answer(backend, call)
     lost = _fail_transport(result, entry) if result.transport else None
     _journal(backend, entry, result, lost)
@@ -65,8 +71,12 @@ def _fail_transport(result: Answer, entry: JournalEntry) -> str:
 
 def _journal(backend, entry: JournalEntry, result: Answer, lost: str | None) -> None:
     """Finish the call's entry with what only HTTP knows, and record it."""
-    g.call = {"namespace": "/".join(entry.namespace), "operation": entry.operation or request.method,
-              "order_id": entry.order_id or "-", "lost": lost}
+    g.call = {
+        "namespace": "/".join(entry.namespace),
+        "operation": entry.operation or request.method,
+        "order_id": entry.order_id or "-",
+        "lost": lost,
+    }
     unanswered = lost is not None and entry.outcome == "transport"  # failed before anything happened
     entry.at = format_datetime(backend.clock.now())
     entry.path = request.path
@@ -87,7 +97,7 @@ def platform_headers(response: Response) -> Response:
     """The headers every Business Central API response carries."""
     started = g.get("started")
     if started is not None:
-        ended_at = datetime.now(timezone.utc)
+        ended_at = datetime.now(UTC)
         add = response.headers.add
         add("x-npr-version", SIMULATOR_VERSION)
         add("x-bc-platform-version", PLATFORM_VERSION)

@@ -1,4 +1,5 @@
 """The Flask application: the partner API, the `/_sim/` endpoints and JSON errors."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,13 @@ log = logging.getLogger("simulator")
 requests_log = logging.getLogger("cm_sim.requests")  # one line per request; cm-sim serve prints it unless --quiet
 
 
-def create_app(backend: Backend | None = None, control_token: str | None = None, max_hangs: int = MAX_HANGS,
-               allow_remote_control: bool = False, control_host: str | None = None) -> Flask:
+def create_app(
+    backend: Backend | None = None,
+    control_token: str | None = None,
+    max_hangs: int = MAX_HANGS,
+    allow_remote_control: bool = False,
+    control_host: str | None = None,
+) -> Flask:
     """Build the app around a backend (a fresh default one when none is given). With a
     control token the control API under /_sim/ asks for it in `x-sim-token`; without one it
     answers only calls addressed to a loopback host or `control_host` (the served --host),
@@ -53,8 +59,15 @@ def create_app(backend: Backend | None = None, control_token: str | None = None,
         call = g.get("call") or {"namespace": "-", "operation": f"{request.method} {request.path}", "order_id": "-"}
         status = f"{response.status_code} lost:{call['lost']}" if call.get("lost") else response.status_code
         duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-        requests_log.info("%s %s %s %.1fms %s%s", call["namespace"], call["operation"], status, duration,
-                          call["order_id"], _why(response) if response.status_code >= 400 else "")
+        requests_log.info(
+            "%s %s %s %.1fms %s%s",
+            call["namespace"],
+            call["operation"],
+            status,
+            duration,
+            call["order_id"],
+            _why(response) if response.status_code >= 400 else "",
+        )
         return response
 
     @app.errorhandler(ApiError)

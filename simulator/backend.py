@@ -3,6 +3,7 @@
 Scenarios are laid over the default catalog at start-up and at run time; a reset goes
 back to the start-up scenarios with fresh rule counters.
 """
+
 from __future__ import annotations
 
 import random
@@ -21,7 +22,13 @@ from simulator.ota import OtaWorker
 from simulator.render import RenderCache
 from simulator.request_journal import RequestJournal
 from simulator.scenario import (
-    OTA_DEFAULTS, GatewayLimits, Scenario, ScenarioError, build_catalog, default_scenario_path, load_scenario,
+    OTA_DEFAULTS,
+    GatewayLimits,
+    Scenario,
+    ScenarioError,
+    build_catalog,
+    default_scenario_path,
+    load_scenario,
     scenario_directories,
 )
 from simulator.store import Store
@@ -138,9 +145,17 @@ class Backend:
         if limits is None:
             return None
         if api_key not in gates:
-            gates.setdefault(api_key, Limits(self.clock, limits.max_concurrent, limits.max_queued,
-                                             limits.queue_timeout_seconds, limits.requests_per_window,
-                                             limits.window_seconds))
+            gates.setdefault(
+                api_key,
+                Limits(
+                    self.clock,
+                    limits.max_concurrent,
+                    limits.max_queued,
+                    limits.queue_timeout_seconds,
+                    limits.requests_per_window,
+                    limits.window_seconds,
+                ),
+            )
         return gates[api_key]
 
     # -- state -----------------------------------------------------------
@@ -199,8 +214,11 @@ def _exported_clock(clock) -> tuple[datetime | None, bool]:
     """The moment to set the clock to (None: leave it) and whether frozen."""
     if clock is None:
         return None, False
-    if not isinstance(clock, dict) or set(clock) - {"now", "frozen", "virtual"} or any(
-            not isinstance(clock.get(flag, False), bool) for flag in ("frozen", "virtual")):
+    if (
+        not isinstance(clock, dict)
+        or set(clock) - {"now", "frozen", "virtual"}
+        or any(not isinstance(clock.get(flag, False), bool) for flag in ("frozen", "virtual"))
+    ):
         raise InvalidImport('clock must be {"now": ..., "frozen": true or false, "virtual": true or false} as exported')
     if not clock.get("virtual"):
         return None, False
@@ -212,5 +230,7 @@ def _check_ids_free(store: Store, orders: list, namespaces: set) -> None:
     for index, order in enumerate(orders):
         holder = store.find_anywhere(order.order_id)
         if holder is not None and holder.namespace not in namespaces:
-            raise InvalidImport(f"orders[{index}] (order '{order.order_id}'): order_id is taken by an order "
-                                f"of namespace {'/'.join(holder.namespace)}, which the import does not replace")
+            raise InvalidImport(
+                f"orders[{index}] (order '{order.order_id}'): order_id is taken by an order "
+                f"of namespace {'/'.join(holder.namespace)}, which the import does not replace"
+            )

@@ -1,4 +1,5 @@
 """What the simulated Business Central is configured with: partners, items, admissions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields

@@ -4,30 +4,33 @@ Each operation validates in the real order, then decides and commits under the
 store's lock. Committed orders are never changed in place: an operation commits
 a new version, so a caller may read the returned order after the lock is gone.
 """
+
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from datetime import UTC, datetime, timedelta
 
 from simulator.catalog import Catalog, Partner
 from simulator.clock import Clock
 from simulator.errors import BadRequest, IssuanceFailed, NotFound, StorageFailed
-from simulator.outcomes import Outcome, pending_outcome
 from simulator.guids import braced, parse_guid
 from simulator.issuance import Issuer
 from simulator.model import Namespace, Order, OrderStatus
 from simulator.numbers import Numbers
 from simulator.order_request import code, parse_header, parse_lines, required_text
+from simulator.outcomes import Outcome, pending_outcome
 from simulator.store import Store, Trace
 
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 STATUS_MESSAGE_LENGTH = 500
 UNEXPECTED_ISSUANCE_FAILURE = "The simulator failed unexpectedly while issuing this order; its log has the details."
-STUCK_IN_PROCESSING = ("Order was stuck in Processing for over 1 hour and was automatically marked as Error. "
-                       "Inspect and either re-Process or Delete.")
+STUCK_IN_PROCESSING = (
+    "Order was stuck in Processing for over 1 hour and was automatically marked as Error. "
+    "Inspect and either re-Process or Delete."
+)
 
 log = logging.getLogger("simulator")
 
@@ -44,8 +47,9 @@ class ChannelManager:
     def is_ota(self, partner: Partner | None) -> bool:
         return self.ota_for_all or bool(partner and partner.ota)
 
-    def create_order(self, namespace: Namespace, body, fault: Outcome | None = None, sync: bool = False,
-                     trace: Trace | None = None) -> Order:
+    def create_order(
+        self, namespace: Namespace, body, fault: Outcome | None = None, sync: bool = False, trace: Trace | None = None
+    ) -> Order:
         header = parse_header(_object(body))
         partner = self.catalog.partner(header.partner_id)
         if partner is None:
@@ -59,7 +63,8 @@ class ChannelManager:
                 raise BadRequest(
                     f"An order with sellToOrderReference '{header.sell_to_order_reference}' "
                     f"already exists for partner '{partner.name}'",
-                    "sellToOrderReference", "unique_reference",
+                    "sellToOrderReference",
+                    "unique_reference",
                 )
             order = Order(
                 namespace=namespace,
@@ -106,8 +111,9 @@ class ChannelManager:
             and (received_to is None or order.received_at <= received_to)
         ]
 
-    def confirm_order(self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None,
-                      trace: Trace | None = None) -> Order:
+    def confirm_order(
+        self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None, trace: Trace | None = None
+    ) -> Order:
         with self.store.lock:
             order = self._existing(namespace, order_id)
             if order.status is OrderStatus.ISSUED:
@@ -123,8 +129,15 @@ class ChannelManager:
             self.store.commit(put=[confirmed], trace=trace)
             return confirmed
 
-    def replace_order(self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None,
-                      sync: bool = False, trace: Trace | None = None) -> Order:
+    def replace_order(
+        self,
+        namespace: Namespace,
+        order_id: str,
+        body,
+        fault: Outcome | None = None,
+        sync: bool = False,
+        trace: Trace | None = None,
+    ) -> Order:
         with self.store.lock:
             existing = self._existing(namespace, order_id)
             if existing.status not in (OrderStatus.DRAFT, OrderStatus.ERROR):
@@ -146,7 +159,9 @@ class ChannelManager:
                 lines=parse_lines(body, header, self.catalog, self._not_before(ota)),
             )
             if ota:
-                order = self._as_ota(order, header, buy_from=existing.buy_from_order_reference or self._buy_from_reference())
+                order = self._as_ota(
+                    order, header, buy_from=existing.buy_from_order_reference or self._buy_from_reference()
+                )
                 if not sync:
                     return self._submit(order, fault, trace)
             return self._issue(order, partner, fault, trace, replaced=existing)
@@ -156,8 +171,11 @@ class ChannelManager:
         with self.store.lock:
             order = self._existing(namespace, order_id)
             if order.ota and order.status.in_flight:
-                raise BadRequest(f"Order is mid-flight (status {order.status.caption}); retry once it has settled.",
-                                 "status", "state")
+                raise BadRequest(
+                    f"Order is mid-flight (status {order.status.caption}); retry once it has settled.",
+                    "status",
+                    "state",
+                )
             if order.status is OrderStatus.PROCESSING:
                 raise BadRequest("Order is currently being processed; retry once it has settled.", "status", "state")
             cancelled = order.torn_down()
@@ -234,8 +252,13 @@ class ChannelManager:
 
     def _as_ota(self, order: Order, header, buy_from: str) -> Order:
         """The OTA Channel Manager's version: 50-character payment reference, its own buy-from reference."""
-        return replace(order, ota=True, buy_from_order_reference=buy_from,
-                       payment_reference=code(header.payment_text, 50), status=OrderStatus.SCHEDULED)
+        return replace(
+            order,
+            ota=True,
+            buy_from_order_reference=buy_from,
+            payment_reference=code(header.payment_text, 50),
+            status=OrderStatus.SCHEDULED,
+        )
 
     def _submit(self, order: Order, fault: Outcome | None, trace: Trace | None, remove=()) -> Order:
         """Store the order as Submitted: the worker issues it later."""
@@ -254,8 +277,14 @@ class ChannelManager:
 
     def _fail(self, order: Order, message: str, remove=(), trace: Trace | None = None) -> Order:
         """Commit the order in Error with the message: no wallets, no job, no manifest."""
-        failed = replace(_unissued(order), status=OrderStatus.ERROR, status_message=message[:STATUS_MESSAGE_LENGTH],
-                         job_id="", manifest=None, status_since=self.clock.now())
+        failed = replace(
+            _unissued(order),
+            status=OrderStatus.ERROR,
+            status_message=message[:STATUS_MESSAGE_LENGTH],
+            job_id="",
+            manifest=None,
+            status_since=self.clock.now(),
+        )
         self.store.commit(put=[failed], remove=remove, trace=trace)
         return failed
 
@@ -263,8 +292,15 @@ class ChannelManager:
         """`CM-YYMMDDHHMMSS-XXXX`: the time and four hex characters."""
         return f"CM-{self.clock.now():%y%m%d%H%M%S}-{self.numbers.hex(4)}"
 
-    def _issue(self, order: Order, partner: Partner | None, fault: Outcome | None = None, trace: Trace | None = None,
-               remove=(), replaced: Order | None = None) -> Order:
+    def _issue(
+        self,
+        order: Order,
+        partner: Partner | None,
+        fault: Outcome | None = None,
+        trace: Trace | None = None,
+        remove=(),
+        replaced: Order | None = None,
+    ) -> Order:
         """Issue and commit the order; a failed issue is committed in Error and re-raised."""
         if fault and fault.kind == "reject":
             _took_effect(trace)
@@ -331,7 +367,8 @@ def _statuses(text: str) -> set[OrderStatus] | None:
         if name.lower() not in by_name:
             raise BadRequest(
                 f"Invalid status filter '{name}': use {', '.join(status.value for status in OrderStatus)}",
-                "status", "status"
+                "status",
+                "status",
             )
         statuses.add(by_name[name.lower()])
     return statuses
@@ -349,7 +386,7 @@ def _datetime(query: Mapping[str, str], name: str) -> datetime | None:
     except ValueError:
         raise BadRequest(f"{name} must be ISO 8601 datetime", name, "datetime") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment
 
 

@@ -1,11 +1,12 @@
 """The simulator's "now": real UTC time, or a virtual clock that can be set, frozen and advanced."""
+
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
-EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)  # far from datetime's own limits
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # far from datetime's own limits
 
 
 class Clock:
@@ -67,19 +68,20 @@ def _check(moment: datetime) -> None:
 
 
 def _real_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_datetime(moment: datetime | None) -> str:
     """Format a UTC datetime as the API does (`2026-05-15T09:30:00Z`); empty is ``""``."""
     if moment is None:
         return ""
-    if moment.tzinfo is not timezone.utc:
-        moment = moment.astimezone(timezone.utc)
-    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    day = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+    return f"{day}T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
 
 
 def parse_datetime(text: str) -> datetime:
     """Read an ISO 8601 datetime; no zone means UTC. Raises ValueError."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

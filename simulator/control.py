@@ -6,6 +6,7 @@ machine (a loopback Host, or the host given with --host: create_app's `control_h
 create_app's `allow_remote_control` (`cm-sim serve --allow-remote-control`).
 A POST, PUT or DELETE with a body must send it as JSON (or a scenario as TOML).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -17,10 +18,16 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
-from simulator.dashboard import dashboard_page
 from simulator.clock import EARLIEST, LATEST, parse_datetime
+from simulator.dashboard import dashboard_page
 from simulator.errors import (
-    BadRequest, Forbidden, InvalidScenario, NotFound, NotThisMachine, Unauthorized, UnsupportedMediaType,
+    BadRequest,
+    Forbidden,
+    InvalidScenario,
+    NotFound,
+    NotThisMachine,
+    Unauthorized,
+    UnsupportedMediaType,
     json_response,
 )
 from simulator.magic import describe_magic_values
@@ -28,8 +35,17 @@ from simulator.manifest import manifest_page
 from simulator.model import InvalidImport
 from simulator.render import order_json
 from simulator.scenario import (
-    JSON_SURROGATE, MAX_NESTING, ScenarioError, UnusableData, bundled_scenario, is_bundled_name, load_scenario, load_scenario_inside,
-    parse_scenario, scenario_text, usable_data,
+    JSON_SURROGATE,
+    MAX_NESTING,
+    ScenarioError,
+    UnusableData,
+    bundled_scenario,
+    is_bundled_name,
+    load_scenario,
+    load_scenario_inside,
+    parse_scenario,
+    scenario_text,
+    usable_data,
     validate_faults,
 )
 
@@ -62,8 +78,10 @@ def addressed_to_this_machine():
         return
     name, served = host_name(request.host), (config.get("CONTROL_HOST") or "").strip("[]").lower()
     if not (is_loopback(name) or (served and name == served)):
-        raise NotThisMachine("Without a control token the control API answers only at localhost, 127.0.0.1 or "
-                             "[::1]; start cm-sim with --control-token or --allow-remote-control to call it otherwise")
+        raise NotThisMachine(
+            "Without a control token the control API answers only at localhost, 127.0.0.1 or "
+            "[::1]; start cm-sim with --control-token or --allow-remote-control to call it otherwise"
+        )
 
 
 @bp.before_request
@@ -77,7 +95,9 @@ def same_origin_only():
 @bp.before_request
 def require_token():
     token = current_app.config.get("CONTROL_TOKEN")
-    given = request.headers.get("x-sim-token") or (request.args.get("token") if request.endpoint == "control.dashboard" else None)
+    given = request.headers.get("x-sim-token") or (
+        request.args.get("token") if request.endpoint == "control.dashboard" else None
+    )
     if token and request.endpoint not in OPEN and given != token:
         raise Unauthorized("The control API needs the x-sim-token header")
 
@@ -147,7 +167,8 @@ def reset():
     body = _options(NAMESPACE_KEYS)
     namespace = _namespace(body) if body else None
     backend().reset(namespace)
-    return json_response(200, {"reset": "everything" if namespace is None else dict(zip(NAMESPACE_KEYS, namespace))})
+    reset = "everything" if namespace is None else dict(zip(NAMESPACE_KEYS, namespace, strict=True))
+    return json_response(200, {"reset": reset})
 
 
 @bp.get("/scenarios")

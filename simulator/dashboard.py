@@ -2,6 +2,7 @@
 deliveries, the catalog with its prices and remaining capacity, the clock; buttons to reset and
 to load a scenario. `?tenant=&environment=&company=` shows one namespace only. The page fetches
 itself again to refresh (see the template's script), so everything here is read-only."""
+
 from __future__ import annotations
 
 import heapq
@@ -58,6 +59,7 @@ def label(namespace: tuple[str, str, str]) -> str:
 
 # -- orders ------------------------------------------------------------------
 
+
 def _latest_orders(store, chosen) -> tuple[list, int, list]:
     """The latest ORDER_ROWS orders (of the chosen namespace), how many older are left out, and
     the capacity in use. Orders are never changed in place, so they are picked outside the lock."""
@@ -78,19 +80,25 @@ def _orders_by_namespace(orders: list, catalog, base_url: str) -> list[dict]:
         partners = []
         for partner_id, of_partner in groupby(in_namespace, key=lambda pair: pair[0].partner_id):
             partner = catalog.partner(partner_id)
-            partners.append({
-                "name": partner.name if partner else partner_id,
-                "orders": [{
-                    "order": order,
-                    "history": history,
-                    "manifest": manifest_url(base_url, order.manifest) if order.manifest else "",
-                } for order, history in of_partner],
-            })
+            partners.append(
+                {
+                    "name": partner.name if partner else partner_id,
+                    "orders": [
+                        {
+                            "order": order,
+                            "history": history,
+                            "manifest": manifest_url(base_url, order.manifest) if order.manifest else "",
+                        }
+                        for order, history in of_partner
+                    ],
+                }
+            )
         namespaces.append({"name": label(namespace), "partners": partners})
     return namespaces
 
 
 # -- journal and webhooks ----------------------------------------------------
+
 
 def _journal(journal, chosen, filters: dict, rows: int) -> list[dict]:
     """The latest `rows` entries matching `filters` (in the chosen namespace), newest first."""
@@ -107,8 +115,13 @@ def _journal_row(entry: dict) -> dict:
     if response.get("lost"):
         status += f" (lost: {response['lost']})"
     rejection = entry.get("rejection") or {}
-    return {**entry, "status": status, "field": rejection.get("field") or "", "rule": rejection.get("rule") or "",
-            "message": rejection.get("message") or _error_message(response.get("body"))}
+    return {
+        **entry,
+        "status": status,
+        "field": rejection.get("field") or "",
+        "rule": rejection.get("rule") or "",
+        "message": rejection.get("message") or _error_message(response.get("body")),
+    }
 
 
 def _error_message(body) -> str:
@@ -120,8 +133,11 @@ def _error_message(body) -> str:
 def _subscriptions(webhooks, chosen) -> list[dict]:
     """Every webhook subscription (of the chosen namespace), with its namespace."""
     namespaces = [chosen] if chosen is not None else webhooks.subscribed_namespaces()
-    return [{"namespace": label(namespace), **subscription}
-            for namespace in namespaces for subscription in webhooks.subscriptions(namespace)]
+    return [
+        {"namespace": label(namespace), **subscription}
+        for namespace in namespaces
+        for subscription in webhooks.subscriptions(namespace)
+    ]
 
 
 def _known_namespaces(backend, chosen) -> list[dict]:
@@ -130,16 +146,21 @@ def _known_namespaces(backend, chosen) -> list[dict]:
     with backend.store.lock:
         every, bookings = backend.store.in_namespace(), backend.store.bookings()
     known = {order.namespace for order in every} | {booking[0] for booking in bookings}
-    known.update(tuple(entry["namespace"][key] for key in NAMESPACE_KEYS)
-                 for entry in backend.journal.query({"limit": str(JOURNAL_ROWS)}))
+    known.update(
+        tuple(entry["namespace"][key] for key in NAMESPACE_KEYS)
+        for entry in backend.journal.query({"limit": str(JOURNAL_ROWS)})
+    )
     known.update(backend.webhooks.subscribed_namespaces())
     if chosen is not None:
         known.add(chosen)
-    return [{**dict(zip(NAMESPACE_KEYS, namespace, strict=True)), "label": label(namespace), "chosen": namespace == chosen}
-            for namespace in sorted(known)]
+    return [
+        {**dict(zip(NAMESPACE_KEYS, namespace, strict=True)), "label": label(namespace), "chosen": namespace == chosen}
+        for namespace in sorted(known)
+    ]
 
 
 # -- catalog -----------------------------------------------------------------
+
 
 def _prices(catalog) -> dict[str, tuple[float, float]]:
     """Each item's price excluding and including VAT; a package costs what its components do."""
@@ -150,15 +171,24 @@ def _price(catalog, item) -> tuple[float, float]:
     if not item.kind.has_components:
         return item.price_excl_vat, item.price_incl_vat
     parts = [(catalog.item(c.item_number), c.quantity) for c in item.components]
-    return (sum(part.price_excl_vat * quantity for part, quantity in parts if part),
-            sum(part.price_incl_vat * quantity for part, quantity in parts if part))
+    return (
+        sum(part.price_excl_vat * quantity for part, quantity in parts if part),
+        sum(part.price_incl_vat * quantity for part, quantity in parts if part),
+    )
 
 
 def _capacity_rows(catalog, bookings: list) -> list[dict]:
-    return [{
-        "namespace": label(namespace), "admission": admission, "day": day, "slot": slot, "used": used,
-        "capacity": _capacity(catalog, admission, slot),
-    } for namespace, admission, day, slot, used in bookings]
+    return [
+        {
+            "namespace": label(namespace),
+            "admission": admission,
+            "day": day,
+            "slot": slot,
+            "used": used,
+            "capacity": _capacity(catalog, admission, slot),
+        }
+        for namespace, admission, day, slot, used in bookings
+    ]
 
 
 def _capacity(catalog, admission_code: str, slot_start: str) -> int | str:

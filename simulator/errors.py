@@ -1,6 +1,7 @@
 """The wire errors: every error answered as `{"code": ..., "message": ...}` with a status, and the
 JSON responses the whole app sends. The domain raises these errors without Flask; only the
 response helpers need it."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ class ApiError(Exception):
 
 
 # -- Business Central's answers ----------------------------------------------
+
 
 class BadRequest(ApiError):
     """Every validation and business-rule failure (400 generic_error)."""
@@ -65,6 +67,7 @@ class ServerTimeout(ApiError):
 
 # -- the gateway's answers ---------------------------------------------------
 
+
 class Unauthorized(ApiError):
     """401 for a missing or unknown API key (the gateway's answer is undocumented)."""
 
@@ -96,6 +99,7 @@ class Unavailable(ApiError):
 
 # -- the simulator's own answers ---------------------------------------------
 
+
 class StorageFailed(ApiError):
     """503: the server could not make a change durable (its `--data` files); nothing changed."""
 
@@ -126,6 +130,7 @@ class StartupError(Exception):
 
 
 # -- JSON responses ----------------------------------------------------------
+
 
 def error_body(error: ApiError) -> bytes:
     return orjson.dumps(error.to_dict())

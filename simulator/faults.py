@@ -6,6 +6,7 @@ optionally only on its nth match or with a seeded probability, and fires at most
 `times` times (always when unset). Every matching latency rule adds its delay; of
 the other outcomes the first matching rule decides.
 """
+
 from __future__ import annotations
 
 import random
@@ -75,8 +76,13 @@ class FaultRule:
         return self.times is not None and self.fired >= self.times
 
     def describe(self) -> dict:
-        described = {"id": self.id, "description": self.description, "outcome": self.outcome.kind,
-                     "matched": self.matched, "fired": self.fired}
+        described = {
+            "id": self.id,
+            "description": self.description,
+            "outcome": self.outcome.kind,
+            "matched": self.matched,
+            "fired": self.fired,
+        }
         if self.nth:  # only the nth matching call can fire it
             left = 0 if self.matched >= self.nth else 1
             described["remaining"] = left if self.times is None else min(left, max(0, self.times - self.fired))

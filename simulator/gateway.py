@@ -1,5 +1,6 @@
 """What sits in front of Business Central: API keys, tenant/environment/company lookup,
 and the rate limits of api-facts 2.8 (off unless a scenario switches them on)."""
+
 from __future__ import annotations
 
 import threading
@@ -31,8 +32,11 @@ class Access:
         """Raise the gateway's or Business Central's answer to a call it would not serve."""
         self.check_key(key)
         tenant, environment, company = namespace
-        for level, name, known in (("tenant", tenant, self.tenants), ("environment", environment, self.environments),
-                                   ("company", company, self.companies)):
+        for level, name, known in (
+            ("tenant", tenant, self.tenants),
+            ("environment", environment, self.environments),
+            ("company", company, self.companies),
+        ):
             if known and name not in known:
                 raise NamespaceNotFound(level, name)
         if self.keys and not self.keys[key]:
@@ -44,8 +48,15 @@ class Limits:
     each at most `queue_timeout_seconds` (then 503); at most `requests_per_window` calls per
     sliding window of the simulator's clock (429)."""
 
-    def __init__(self, clock: Clock, max_concurrent: int, max_queued: int, queue_timeout_seconds: float,
-                 requests_per_window: int, window_seconds: float):
+    def __init__(
+        self,
+        clock: Clock,
+        max_concurrent: int,
+        max_queued: int,
+        queue_timeout_seconds: float,
+        requests_per_window: int,
+        window_seconds: float,
+    ):
         self.clock = clock
         self.max_concurrent = max_concurrent
         self.max_queued = max_queued
@@ -63,12 +74,14 @@ class Limits:
             if self._active >= self.max_concurrent:
                 if self._queued >= self.max_queued:
                     raise TooManyRequests(
-                        f"Too many requests: {self.max_concurrent} are processing and {self.max_queued} are queued")
+                        f"Too many requests: {self.max_concurrent} are processing and {self.max_queued} are queued"
+                    )
                 self._queued += 1
                 try:
                     if not self._condition.wait_for(lambda: self._active < self.max_concurrent, self.queue_timeout):
                         raise Unavailable(
-                            f"The request waited more than {self.queue_timeout:g} seconds in the queue and timed out")
+                            f"The request waited more than {self.queue_timeout:g} seconds in the queue and timed out"
+                        )
                 finally:
                     self._queued -= 1
             self._active += 1
@@ -86,5 +99,6 @@ class Limits:
             self._recent.popleft()
         if len(self._recent) >= self.requests_per_window:
             raise TooManyRequests(
-                f"Rate limit exceeded: {self.requests_per_window} requests per {self.window_seconds:g} seconds")
+                f"Rate limit exceeded: {self.requests_per_window} requests per {self.window_seconds:g} seconds"
+            )
         self._recent.append(now)

@@ -4,6 +4,7 @@ A failure while reserving or wrapping leaves the order in Error (IssuanceFailed)
 a failure while preparing the import (too many wallets, no unique ticket number)
 is rejected with nothing stored (BadRequest).
 """
+
 from __future__ import annotations
 
 import re
@@ -41,8 +42,14 @@ class Issuer:
         self.numbers = numbers
         self.clock = clock
 
-    def issue(self, order: Order, partner: Partner, replaced: Order | None = None, failure: str = "",
-              trace: Trace | None = None) -> None:
+    def issue(
+        self,
+        order: Order,
+        partner: Partner,
+        replaced: Order | None = None,
+        failure: str = "",
+        trace: Trace | None = None,
+    ) -> None:
         """Give every line its wallets and tickets and settle the order in Draft or Issued.
 
         `replaced` is the stored version this order replaces: its capacity and
@@ -83,19 +90,39 @@ class Issuer:
         if item is not None and item.kind.issued_as_coupon:
             coupons = [item]
         else:
-            coupons = [self.catalog.item(c.item_number) for c in (item.components if item else ())
-                       for _ in range(c.quantity) if self.catalog.item(c.item_number).kind.issued_as_coupon]
+            coupons = [
+                self.catalog.item(c.item_number)
+                for c in (item.components if item else ())
+                for _ in range(c.quantity)
+                if self.catalog.item(c.item_number).kind.issued_as_coupon
+            ]
         if not coupons or any(t.kind is AssetType.COUPON for w in line.wallets for t in w.tickets):
             return line
         wallets = []
         for wallet in line.wallets:
-            assets = [Ticket(id=self.numbers.guid(), asset_id=self.numbers.guid(),
-                             number=self.numbers.ticket_number(coupon.ticket_number_pattern),
-                             item_number=coupon.number, description=coupon.description, admission_code="",
-                             visit_date=line.visit_date, slot="", units=0, kind=AssetType.COUPON) for coupon in coupons]
-            wallets.append(replace(wallet, tickets=wallet.tickets + assets,
-                                   price_excl_vat=wallet.price_excl_vat + sum(c.price_excl_vat for c in coupons),
-                                   price_incl_vat=wallet.price_incl_vat + sum(c.price_incl_vat for c in coupons)))
+            assets = [
+                Ticket(
+                    id=self.numbers.guid(),
+                    asset_id=self.numbers.guid(),
+                    number=self.numbers.ticket_number(coupon.ticket_number_pattern),
+                    item_number=coupon.number,
+                    description=coupon.description,
+                    admission_code="",
+                    visit_date=line.visit_date,
+                    slot="",
+                    units=0,
+                    kind=AssetType.COUPON,
+                )
+                for coupon in coupons
+            ]
+            wallets.append(
+                replace(
+                    wallet,
+                    tickets=wallet.tickets + assets,
+                    price_excl_vat=wallet.price_excl_vat + sum(c.price_excl_vat for c in coupons),
+                    price_incl_vat=wallet.price_incl_vat + sum(c.price_incl_vat for c in coupons),
+                )
+            )
         return replace(line, wallets=wallets)
 
     # -- preparing the import (a failure stores nothing) -----------------
@@ -119,7 +146,9 @@ class Issuer:
                 if ticket_item.kind.issued_as_coupon:
                     continue  # coupons are posted once the order is paid (OTA only)
                 visit_date, visit_time = self._component_visit(line, component.item_number)
-                tickets += [self._plan_ticket(ticket_item, visit_date, visit_time, 1) for _ in range(component.quantity)]
+                tickets += [
+                    self._plan_ticket(ticket_item, visit_date, visit_time, 1) for _ in range(component.quantity)
+                ]
             return tickets
         if item.kind.issued_as_coupon:
             return []  # a coupon is no ticket: the OTA mode adds it as a coupon asset
@@ -135,7 +164,9 @@ class Issuer:
 
     @staticmethod
     def _plan_ticket(item: Item, visit_date: str, visit_time: str, units: int) -> PlannedTicket:
-        return PlannedTicket(item, visit_date, visit_time, units, item.price_excl_vat * units, item.price_incl_vat * units)
+        return PlannedTicket(
+            item, visit_date, visit_time, units, item.price_excl_vat * units, item.price_incl_vat * units
+        )
 
     def _number(self, plans) -> None:
         """Draw the ticket numbers (after the reservation, so a refused order draws none)."""
@@ -156,8 +187,13 @@ class Issuer:
             day = date.fromisoformat(first.visit_date)
             slot = admission.nearest_slot(day, time.fromisoformat(first.visit_time)) or admission.slots[0]
             used = self.store.capacity_used(order.namespace, admission.code, first.visit_date, slot.start.isoformat())
-            values.update(admission=admission.code, visit_date=first.visit_date, slot=slot.start.isoformat(),
-                          capacity=slot.capacity, would_be=max(used, slot.capacity) + first.units)
+            values.update(
+                admission=admission.code,
+                visit_date=first.visit_date,
+                slot=slot.start.isoformat(),
+                capacity=slot.capacity,
+                would_be=max(used, slot.capacity) + first.units,
+            )
         return PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), match.group(0))), template)
 
     def _reserve(self, order: Order, plans, replaced: Order | None) -> None:
@@ -202,7 +238,7 @@ class Issuer:
             return held > 0 or reference in claimed
 
         issued_at = self.clock.now()
-        for line, wallets in zip(order.lines, plans):
+        for line, wallets in zip(order.lines, plans, strict=True):
             for seq_no, planned_tickets in enumerate(wallets, start=1):
                 requested = _at(line.requested_references, seq_no)
                 if requested and taken(requested):

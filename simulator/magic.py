@@ -5,6 +5,7 @@ Failure messages may name values of the order: `{admission}`, `{visit_date}`, `{
 `{capacity}`, `{would_be}` and `{external_reference}` are taken from its first ticket
 and wallet when the message is made.
 """
+
 from __future__ import annotations
 
 from simulator.faults import FaultRule
@@ -24,24 +25,60 @@ CONFIRM_FAILED = "The ticket reservation could not be confirmed: the reservation
 
 # (reference prefix, operation, outcome, what it does)
 MAGIC_VALUES = [
-    ("SIM-FAIL-NO-SLOT", "create", Outcome("fail_issuance", NO_SLOT),
-     "issuance fails as for an invalid component schedule (no time slot); the order is left in Error"),
-    ("SIM-FAIL-CAPACITY", "create", Outcome("fail_issuance", CAPACITY),
-     "issuance fails with capacity exceeded; the order is left in Error"),
-    ("SIM-FAIL-PAST-DATE", "create", Outcome("fail_issuance", PAST_DATE),
-     "issuance fails as for a visit date in the past; the order is left in Error"),
-    ("SIM-FAIL-EXTREF", "create", Outcome("fail_issuance", EXTERNAL_REFERENCE),
-     "issuance fails with the external reference already in use; the order is left in Error"),
-    ("SIM-FAIL-TICKET-NUMBER", "create", Outcome("reject", TICKET_NUMBER),
-     "refused with 400 while preparing the import (no unique ticket number); nothing is stored"),
-    ("SIM-FAIL-CONFIRM", "confirm", Outcome("fail_confirm", CONFIRM_FAILED),
-     "confirm fails with 400 and the order stays Draft (always, for such an order: delete it)"),
-    ("SIM-STUCK", "create", Outcome("stick_in_processing", True),
-     "the order stays in Processing (create answers 503) until released with POST /_sim/orders/{orderId}/release"),
-    ("SIM-LOST-RESPONSE", "create", Outcome("lose_response", "reset"),
-     "the order is created, then the connection is reset before the response is sent"),
-    ("SIM-LOST-TIMEOUT", "create", Outcome("lose_response", "hang", hang_seconds=30),
-     "the order is created, then the response never comes (the connection closes after 30 s)"),
+    (
+        "SIM-FAIL-NO-SLOT",
+        "create",
+        Outcome("fail_issuance", NO_SLOT),
+        "issuance fails as for an invalid component schedule (no time slot); the order is left in Error",
+    ),
+    (
+        "SIM-FAIL-CAPACITY",
+        "create",
+        Outcome("fail_issuance", CAPACITY),
+        "issuance fails with capacity exceeded; the order is left in Error",
+    ),
+    (
+        "SIM-FAIL-PAST-DATE",
+        "create",
+        Outcome("fail_issuance", PAST_DATE),
+        "issuance fails as for a visit date in the past; the order is left in Error",
+    ),
+    (
+        "SIM-FAIL-EXTREF",
+        "create",
+        Outcome("fail_issuance", EXTERNAL_REFERENCE),
+        "issuance fails with the external reference already in use; the order is left in Error",
+    ),
+    (
+        "SIM-FAIL-TICKET-NUMBER",
+        "create",
+        Outcome("reject", TICKET_NUMBER),
+        "refused with 400 while preparing the import (no unique ticket number); nothing is stored",
+    ),
+    (
+        "SIM-FAIL-CONFIRM",
+        "confirm",
+        Outcome("fail_confirm", CONFIRM_FAILED),
+        "confirm fails with 400 and the order stays Draft (always, for such an order: delete it)",
+    ),
+    (
+        "SIM-STUCK",
+        "create",
+        Outcome("stick_in_processing", True),
+        "the order stays in Processing (create answers 503) until released with POST /_sim/orders/{orderId}/release",
+    ),
+    (
+        "SIM-LOST-RESPONSE",
+        "create",
+        Outcome("lose_response", "reset"),
+        "the order is created, then the connection is reset before the response is sent",
+    ),
+    (
+        "SIM-LOST-TIMEOUT",
+        "create",
+        Outcome("lose_response", "hang", hang_seconds=30),
+        "the order is created, then the response never comes (the connection closes after 30 s)",
+    ),
     ("SIM-RATE-LIMIT", "create", Outcome("respond", 429), "the gateway answers 429; nothing happens"),
     ("SIM-UNAVAILABLE", "create", Outcome("respond", 503), "the gateway answers 503; nothing happens"),
 ]
@@ -49,8 +86,7 @@ MAGIC_VALUES = [
 
 def magic_rules() -> list[FaultRule]:
     return [
-        FaultRule(id=f"magic:{prefix}", outcome=outcome, description=text, operation=operation,
-                  reference=prefix + "*")
+        FaultRule(id=f"magic:{prefix}", outcome=outcome, description=text, operation=operation, reference=prefix + "*")
         for prefix, operation, outcome, text in MAGIC_VALUES
     ]
 

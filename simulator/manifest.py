@@ -1,4 +1,5 @@
 """The printable manifest page: an order's wallets (or one wallet) with scannable tickets."""
+
 from __future__ import annotations
 
 from html import escape
@@ -29,6 +30,7 @@ def manifest_page(order: Order, wallet_id: str | None = None) -> str | None:
         return None
     title = f"Order {order.sell_to_order_reference}"
     sections = "\n".join(_wallet(wallet) for wallet in wallets)
+    about = " &middot; ".join(escape(part) for part in (order.order_id, order.sell_to_name, order.status.value))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -38,7 +40,7 @@ def manifest_page(order: Order, wallet_id: str | None = None) -> str | None:
 </head>
 <body>
 <h1>{escape(title)}</h1>
-<p class="order">Order {escape(order.order_id)} &middot; {escape(order.sell_to_name)} &middot; {escape(order.status.value)}</p>
+<p class="order">Order {about}</p>
 {sections}
 </body>
 </html>
@@ -51,7 +53,8 @@ def _wallet(wallet: Wallet) -> str:
     tickets = "\n".join(
         f'<div class="ticket" data-ticket-number="{escape(ticket.number)}">'
         f"{segno.make(ticket.number, micro=False).svg_inline(scale=3)}"
-        f"{escape(ticket.number)}<br>{escape(ticket.description)}<br>{escape(ticket.visit_date)} {escape(ticket.slot)}</div>"
+        f"{escape(ticket.number)}<br>{escape(ticket.description)}<br>"
+        f"{escape(ticket.visit_date)} {escape(ticket.slot)}</div>"
         for ticket in wallet.tickets
     )
     price = f"{amount(wallet.price_incl_vat)} {wallet.currency_code}"

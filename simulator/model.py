@@ -1,10 +1,11 @@
 """The order, its lines, wallets and tickets, as the Channel Manager stores them."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
-from enum import Enum, StrEnum
+from enum import StrEnum
 from typing import Any
 
 from simulator.catalog import ItemKind
@@ -20,7 +21,7 @@ ISO_TIME = re.compile(r"\d{2}:\d{2}:\d{2}", re.ASCII)
 GUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     SUBMITTED = "Submitted"  # OTA: queued for the worker
     SCHEDULED = "Scheduled"  # OTA: picked up by the worker
     PROCESSING = "Processing"
@@ -145,9 +146,7 @@ class Order:
 
     def torn_down(self) -> Order:
         """The order once DestroyOrderAssets has removed its lines, wallets and manifest."""
-        return replace(
-            self, lines=[], status=OrderStatus.CANCELLED, status_message="", job_id="", manifest=None
-        )
+        return replace(self, lines=[], status=OrderStatus.CANCELLED, status_message="", job_id="", manifest=None)
 
 
 def order_to_dict(order: Order) -> dict:
@@ -220,15 +219,26 @@ def order_from_dict(record: dict) -> Order:
     for line in record["lines"]:
         wallets = [
             Wallet(
-                **{**wallet, "issued_at": datetime.fromisoformat(wallet["issued_at"]),
-                   "tickets": [_ticket(ticket) for ticket in wallet["tickets"]]}
+                **{
+                    **wallet,
+                    "issued_at": datetime.fromisoformat(wallet["issued_at"]),
+                    "tickets": [_ticket(ticket) for ticket in wallet["tickets"]],
+                }
             )
             for wallet in line["wallets"]
         ]
         schedule = [ScheduleEntry(**entry) for entry in line["component_schedule"]]
         fields = {name: value for name, value in line.items() if name not in ("is_package", "is_group")}
-        lines.append(Line(**{**fields, "kind": _line_kind(line["is_package"], line["is_group"]),
-                             "wallets": wallets, "component_schedule": schedule}))
+        lines.append(
+            Line(
+                **{
+                    **fields,
+                    "kind": _line_kind(line["is_package"], line["is_group"]),
+                    "wallets": wallets,
+                    "component_schedule": schedule,
+                }
+            )
+        )
     received_at = record["received_at"]
     return Order(
         **{
@@ -249,10 +259,23 @@ def _ticket(record: dict[str, Any]) -> Ticket:
 
 def check_order(order: Order) -> None:
     """Raise ValueError unless every field of a rebuilt order has the type it must have."""
-    _expect(isinstance(order.namespace, tuple) and len(order.namespace) == 3
-            and all(isinstance(part, str) for part in order.namespace), "namespace")
-    for name in ("order_id", "partner_id", "sell_to_order_reference", "sell_to_email", "sell_to_name",
-                 "sell_to_language", "payment_reference", "status_message", "job_id"):
+    _expect(
+        isinstance(order.namespace, tuple)
+        and len(order.namespace) == 3
+        and all(isinstance(part, str) for part in order.namespace),
+        "namespace",
+    )
+    for name in (
+        "order_id",
+        "partner_id",
+        "sell_to_order_reference",
+        "sell_to_email",
+        "sell_to_name",
+        "sell_to_language",
+        "payment_reference",
+        "status_message",
+        "job_id",
+    ):
         _expect(isinstance(getattr(order, name), str), name)
     _expect(isinstance(order.received_at, datetime) and order.received_at.tzinfo is not None, "received_at")
     _expect(isinstance(order.lines, list), "lines")
@@ -261,14 +284,26 @@ def check_order(order: Order) -> None:
         date.fromisoformat(line.visit_date)
         for wallet in line.wallets:
             _expect(isinstance(wallet.issued_at, datetime), "wallets.issued_at")
-            _expect(all(isinstance(getattr(wallet, name), (int, float)) for name in ("price_excl_vat", "price_incl_vat")),
-                    "wallets.price")
-            _expect(all(isinstance(getattr(wallet, name), str) for name in (
-                "wallet_id", "reference_number", "external_reference_number", "name", "currency_code")), "wallets")
+            _expect(
+                all(isinstance(getattr(wallet, name), (int, float)) for name in ("price_excl_vat", "price_incl_vat")),
+                "wallets.price",
+            )
+            _expect(
+                all(
+                    isinstance(getattr(wallet, name), str)
+                    for name in ("wallet_id", "reference_number", "external_reference_number", "name", "currency_code")
+                ),
+                "wallets",
+            )
             for ticket in wallet.tickets:
                 _expect(isinstance(ticket.units, int) and ticket.units >= 0, "tickets.units")
-                _expect(all(isinstance(getattr(ticket, name), str) for name in (
-                    "id", "asset_id", "number", "item_number", "description", "admission_code", "slot")), "tickets")
+                _expect(
+                    all(
+                        isinstance(getattr(ticket, name), str)
+                        for name in ("id", "asset_id", "number", "item_number", "description", "admission_code", "slot")
+                    ),
+                    "tickets",
+                )
                 date.fromisoformat(ticket.visit_date)
 
 
@@ -278,6 +313,7 @@ def _expect(condition: bool, name: str) -> None:
 
 
 # -- imports (PUT /_sim/state): every field checked before anything changes ---------
+
 
 class InvalidImport(ValueError):
     """A state that cannot be imported; the message names the order and the field."""
@@ -300,8 +336,11 @@ def orders_from_import(records) -> list[Order]:
             raise InvalidImport(f"{_which(index, record)}: {error}") from None
         orders.append(order_from_dict(record))
     _check_unique(orders, lambda order: order.order_id, "order_id")
-    _check_unique(orders, lambda order: (order.namespace, order.partner_id, order.sell_to_order_reference),
-                  "sell_to_order_reference (for its namespace and partner)")
+    _check_unique(
+        orders,
+        lambda order: (order.namespace, order.partner_id, order.sell_to_order_reference),
+        "sell_to_order_reference (for its namespace and partner)",
+    )
     return orders
 
 
@@ -326,8 +365,9 @@ def _check_unique(orders: list[Order], key, field_name: str) -> None:
     for index, order in enumerate(orders):
         earlier = first.setdefault(key(order), index)
         if earlier != index:
-            raise InvalidImport(f"orders[{index}] (order '{order.order_id}'): {field_name} is the same as "
-                                f"orders[{earlier}]'s")
+            raise InvalidImport(
+                f"orders[{index}] (order '{order.order_id}'): {field_name} is the same as orders[{earlier}]'s"
+            )
 
 
 def _check_record(record, fields: dict, path: str) -> None:
@@ -354,6 +394,7 @@ def _records(fields: dict):
             raise _BadField(f"{path} must be a list")
         for index, entry in enumerate(value):
             _check_record(entry, fields, f"{path}[{index}]")
+
     return check
 
 
@@ -363,6 +404,7 @@ def _text(longest: int = SHORT_TEXT, shortest: int = 0):
     def check(value, path):
         if not isinstance(value, str) or not shortest <= len(value) <= longest:
             raise _BadField(f"{path} must be text of {length} characters")
+
     return check
 
 
@@ -377,6 +419,7 @@ def _whole(least: int, most: int):
     def check(value, path):
         if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
             raise _BadField(f"{path} must be a whole number from {least} to {most}")
+
     return check
 
 
@@ -460,37 +503,69 @@ def _ticket_kind(value, path: str) -> None:
 # the fields of an exported order, each with its check (defined above) and whether it may be left out
 REQUIRED, OPTIONAL = False, True
 MANIFEST_FIELDS = {
-    "manifest_id": (_guid, REQUIRED), "template_id": (_text(40, 1), REQUIRED), "generated": (_whole(0, 2**40), REQUIRED),
+    "manifest_id": (_guid, REQUIRED),
+    "template_id": (_text(40, 1), REQUIRED),
+    "generated": (_whole(0, 2**40), REQUIRED),
 }
 TICKET_FIELDS = {
-    "id": (_guid, REQUIRED), "asset_id": (_guid, REQUIRED), "number": (_text(100, 1), REQUIRED),
-    "item_number": (_text(), REQUIRED), "description": (_text(), REQUIRED), "admission_code": (_text(), REQUIRED),
-    "visit_date": (_date, REQUIRED), "slot": (_slot, REQUIRED), "units": (_whole(0, 1_000_000), REQUIRED),
+    "id": (_guid, REQUIRED),
+    "asset_id": (_guid, REQUIRED),
+    "number": (_text(100, 1), REQUIRED),
+    "item_number": (_text(), REQUIRED),
+    "description": (_text(), REQUIRED),
+    "admission_code": (_text(), REQUIRED),
+    "visit_date": (_date, REQUIRED),
+    "slot": (_slot, REQUIRED),
+    "units": (_whole(0, 1_000_000), REQUIRED),
     "kind": (_ticket_kind, OPTIONAL),
 }
 WALLET_FIELDS = {
-    "seq_no": (_whole(0, 1_000_000_000), REQUIRED), "wallet_id": (_guid, REQUIRED),
-    "reference_number": (_text(100, 1), REQUIRED), "external_reference_number": (_text(100), REQUIRED),
-    "name": (_text(), REQUIRED), "issued_at": (_moment, REQUIRED), "price_excl_vat": (_amount, REQUIRED),
-    "price_incl_vat": (_amount, REQUIRED), "currency_code": (_text(10), REQUIRED),
+    "seq_no": (_whole(0, 1_000_000_000), REQUIRED),
+    "wallet_id": (_guid, REQUIRED),
+    "reference_number": (_text(100, 1), REQUIRED),
+    "external_reference_number": (_text(100), REQUIRED),
+    "name": (_text(), REQUIRED),
+    "issued_at": (_moment, REQUIRED),
+    "price_excl_vat": (_amount, REQUIRED),
+    "price_incl_vat": (_amount, REQUIRED),
+    "currency_code": (_text(10), REQUIRED),
     "tickets": (_records(TICKET_FIELDS), REQUIRED),
 }
 SCHEDULE_FIELDS = {"item_number": (_text(), REQUIRED), "visit_date": (_date, REQUIRED), "visit_time": (_time, REQUIRED)}
 LINE_FIELDS = {
-    "line_no": (_whole(1, 1_000_000_000), REQUIRED), "item_number": (_text(shortest=1), REQUIRED),
-    "description": (_text(), REQUIRED), "is_package": (_flag, REQUIRED), "is_group": (_flag, REQUIRED),
-    "quantity": (_whole(1, 1_000_000), REQUIRED), "visit_date": (_date, REQUIRED), "visit_time": (_time, REQUIRED),
-    "sell_to_name": (_text(), REQUIRED), "sell_to_email": (_text(), REQUIRED), "sell_to_language": (_text(), REQUIRED),
-    "component_schedule": (_records(SCHEDULE_FIELDS), OPTIONAL), "requested_names": (_texts, OPTIONAL),
-    "requested_references": (_texts, OPTIONAL), "wallets": (_records(WALLET_FIELDS), REQUIRED),
+    "line_no": (_whole(1, 1_000_000_000), REQUIRED),
+    "item_number": (_text(shortest=1), REQUIRED),
+    "description": (_text(), REQUIRED),
+    "is_package": (_flag, REQUIRED),
+    "is_group": (_flag, REQUIRED),
+    "quantity": (_whole(1, 1_000_000), REQUIRED),
+    "visit_date": (_date, REQUIRED),
+    "visit_time": (_time, REQUIRED),
+    "sell_to_name": (_text(), REQUIRED),
+    "sell_to_email": (_text(), REQUIRED),
+    "sell_to_language": (_text(), REQUIRED),
+    "component_schedule": (_records(SCHEDULE_FIELDS), OPTIONAL),
+    "requested_names": (_texts, OPTIONAL),
+    "requested_references": (_texts, OPTIONAL),
+    "wallets": (_records(WALLET_FIELDS), REQUIRED),
 }
 ORDER_FIELDS = {
-    "namespace": (_namespace, REQUIRED), "order_id": (_guid, REQUIRED), "partner_id": (_guid, REQUIRED),
-    "sell_to_order_reference": (_text(50, 1), REQUIRED), "sell_to_email": (_text(), REQUIRED),
-    "sell_to_name": (_text(), REQUIRED), "sell_to_language": (_text(), REQUIRED),
-    "payment_reference": (_text(), REQUIRED), "status": (_status, REQUIRED),
-    "status_message": (_text(LONG_TEXT), REQUIRED), "received_at": (_moment, REQUIRED), "job_id": (_text(), REQUIRED),
-    "manifest": (_manifest, REQUIRED), "lines": (_records(LINE_FIELDS), REQUIRED), "ota": (_flag, OPTIONAL),
-    "buy_from_order_reference": (_text(), OPTIONAL), "status_since": (_optional_moment, OPTIONAL),
+    "namespace": (_namespace, REQUIRED),
+    "order_id": (_guid, REQUIRED),
+    "partner_id": (_guid, REQUIRED),
+    "sell_to_order_reference": (_text(50, 1), REQUIRED),
+    "sell_to_email": (_text(), REQUIRED),
+    "sell_to_name": (_text(), REQUIRED),
+    "sell_to_language": (_text(), REQUIRED),
+    "payment_reference": (_text(), REQUIRED),
+    "status": (_status, REQUIRED),
+    "status_message": (_text(LONG_TEXT), REQUIRED),
+    "received_at": (_moment, REQUIRED),
+    "job_id": (_text(), REQUIRED),
+    "manifest": (_manifest, REQUIRED),
+    "lines": (_records(LINE_FIELDS), REQUIRED),
+    "ota": (_flag, OPTIONAL),
+    "buy_from_order_reference": (_text(), OPTIONAL),
+    "status_since": (_optional_moment, OPTIONAL),
     "pending_outcome": (_pending_outcome, OPTIONAL),
 }

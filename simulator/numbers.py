@@ -3,6 +3,7 @@
 All come from one Faker generator, so a fixed seed reproduces them. Numbers that
 are unique in the real system are kept unique here: a clash is drawn again.
 """
+
 from __future__ import annotations
 
 import re

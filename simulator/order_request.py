@@ -4,6 +4,7 @@ The first failure wins and is raised as BadRequest with the real message. Values
 go into fields the way Business Central stores them: over-long text is cut to the
 field length, and Code fields are also trimmed and uppercased.
 """
+
 from __future__ import annotations
 
 import re
@@ -131,8 +132,12 @@ def parse_lines(body: dict, header: OrderHeader, catalog: Catalog, not_before: d
     lines = [_parse_line(entry, index, header, catalog, not_before) for index, entry in enumerate(items)]
     wallets = sum(line.wallet_count for line in lines)
     if wallets > MAX_WALLETS_PER_ORDER:
-        raise BadRequest(f"The simulator issues at most {MAX_WALLETS_PER_ORDER} wallets per order; this one asks "
-                         f"for {wallets}. Split it into smaller orders.", "items", "max_wallets")
+        raise BadRequest(
+            f"The simulator issues at most {MAX_WALLETS_PER_ORDER} wallets per order; this one asks "
+            f"for {wallets}. Split it into smaller orders.",
+            "items",
+            "max_wallets",
+        )
     return lines
 
 
@@ -180,8 +185,11 @@ def _quantity(value, line_no: int, at: str) -> int:
 def _not_past(visit_date: str, not_before: date | None, what: str, field: str) -> None:
     """The OTA Channel Manager's request-time check (`what` names the line with its 0-based index)."""
     if not_before and visit_date < not_before.isoformat():
-        raise BadRequest(f"{what} visitDate must not be in the past "
-                         f"(received {visit_date}, local today {not_before.isoformat()})", field, "not_past")
+        raise BadRequest(
+            f"{what} visitDate must not be in the past (received {visit_date}, local today {not_before.isoformat()})",
+            field,
+            "not_past",
+        )
 
 
 def _override(entry: dict, name: str, inherited: str, at: str) -> str:
@@ -205,8 +213,11 @@ def _parse_wallet_block(wallet: dict, line: Line, item: Item, index: int, not_be
     schedule = wallet.get("componentSchedule")
     if isinstance(schedule, list):
         if not line.kind.has_components:
-            raise BadRequest(f"wallet.componentSchedule is only valid for package items (line {line.line_no})",
-                             at + "componentSchedule", "package_only")
+            raise BadRequest(
+                f"wallet.componentSchedule is only valid for package items (line {line.line_no})",
+                at + "componentSchedule",
+                "package_only",
+            )
         line.component_schedule = [
             _schedule_entry(raw, line, item, index, f"{at}componentSchedule[{position}]", not_before)
             for position, raw in enumerate(schedule)
@@ -215,8 +226,9 @@ def _parse_wallet_block(wallet: dict, line: Line, item: Item, index: int, not_be
 
 def _entries(values: list, name: str, count: int, line_no: int, at: str) -> list[str]:
     if len(values) != count:
-        raise BadRequest(f"wallet.{name} array length ({len(values)}) must equal {count} on line {line_no}",
-                         at + name, "length")
+        raise BadRequest(
+            f"wallet.{name} array length ({len(values)}) must equal {count} on line {line_no}", at + name, "length"
+        )
     if not all(is_primitive(value) for value in values):
         raise BadRequest(f"wallet.{name} entries must be primitive values (line {line_no})", at + name, "primitive")
     return ["" if value is None else as_text(value) for value in values]
@@ -228,10 +240,12 @@ def _schedule_entry(raw, line: Line, package: Item, index: int, at: str, not_bef
     item_text = required_text(raw, "itemNumber", at + ".")
     component = code(item_text, 20)
     if not package.has_component(component):
-        raise BadRequest(f"'{item_text}' is not a component of package '{package.number}' (line {line.line_no})",
-                         at + ".itemNumber", "component")
+        raise BadRequest(
+            f"'{item_text}' is not a component of package '{package.number}' (line {line.line_no})",
+            at + ".itemNumber",
+            "component",
+        )
     visit_date = required_date(raw, "visitDate", at + ".")
     visit_time = required_time(raw, "visitTime", at + ".")
     _not_past(visit_date, not_before, f"items[{index}].componentSchedule entry '{item_text}'", at + ".visitDate")
     return ScheduleEntry(item_number=component, visit_date=visit_date, visit_time=visit_time)
-

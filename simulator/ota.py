@@ -5,6 +5,7 @@ order through the `ota_cm_order_processed` webhook. It also runs the real recove
 An order waits `cadence` seconds of the simulator's clock in Submitted before it is picked
 up (the real job queue runs every minute). The control API runs or steps it by hand.
 """
+
 from __future__ import annotations
 
 import logging
@@ -91,7 +92,9 @@ class OtaWorker:
         with self.store.lock:
             in_flight = self.store.in_flight()
         return [
-            order for order in in_flight
-            if everything or order.status is not OrderStatus.SUBMITTED
+            order
+            for order in in_flight
+            if everything
+            or order.status is not OrderStatus.SUBMITTED
             or (order.status_since or now) + self.cadence <= now
         ]

@@ -6,6 +6,7 @@ pipeline (simulator.partner_calls), the OTA submit path and the import of an ord
 outcome all read the table; the effect itself is carried out where it happens: around the
 operation in simulator.partner_calls, or on the order in simulator.channel_manager.
 """
+
 from __future__ import annotations
 
 import json
@@ -126,21 +127,31 @@ def _transport_fault() -> fields.String:
 
 OUTCOMES: dict[str, OutcomeKind] = {
     # issuance fails: the order is left in Error with the message
-    "fail_issuance": OutcomeKind({"fail_issuance": _message()}, ISSUING, spent_only_when_applied=True,
-                                 applied_at_issuance=True),
+    "fail_issuance": OutcomeKind(
+        {"fail_issuance": _message()}, ISSUING, spent_only_when_applied=True, applied_at_issuance=True
+    ),
     # refused while preparing the import: 400, nothing stored
     "reject": OutcomeKind({"reject": _message()}, ISSUING, spent_only_when_applied=True, applied_at_issuance=True),
     # confirm fails with 400; the order stays Draft
     "fail_confirm": OutcomeKind({"fail_confirm": _message()}, ("confirm",), spent_only_when_applied=True),
     # the order stays in Processing until released (the call answers 503 server_timeout)
-    "stick_in_processing": OutcomeKind({"stick_in_processing": fields.Boolean(validate=validate.Equal(True))},
-                                       ISSUING, spent_only_when_applied=True, applied_at_issuance=True,
-                                       example=True),
+    "stick_in_processing": OutcomeKind(
+        {"stick_in_processing": fields.Boolean(validate=validate.Equal(True))},
+        ISSUING,
+        spent_only_when_applied=True,
+        applied_at_issuance=True,
+        example=True,
+    ),
     # the gateway answers 429 or 503; nothing happens
     "respond": OutcomeKind({"respond": fields.Integer(strict=True, validate=validate.OneOf([429, 503]))}),
     # a delay before the call goes on; every matching latency rule adds its own
-    "latency": OutcomeKind({"latency_ms": fields.Float(validate=validate.Range(min=0, max=MAX_DELAY_MS)),
-                            "latency": fields.Nested(LatencySchema)}, make=_delay),
+    "latency": OutcomeKind(
+        {
+            "latency_ms": fields.Float(validate=validate.Range(min=0, max=MAX_DELAY_MS)),
+            "latency": fields.Nested(LatencySchema),
+        },
+        make=_delay,
+    ),
     # the connection fails before anything happens
     "transport": OutcomeKind({"transport": _transport_fault()}),
     # the change is committed, then the connection fails instead of the answer
@@ -156,8 +167,10 @@ OUTCOME_KEYS = tuple(KIND_OF_KEY)
 
 def _pending_shapes() -> str:
     """`{}, {"fail_issuance": "message"}, ... or {"stick_in_processing": true}`."""
-    shapes = ["{}", *(json.dumps({kind: entry.example}) for kind, entry in OUTCOMES.items()
-                      if entry.applied_at_issuance)]
+    shapes = [
+        "{}",
+        *(json.dumps({kind: entry.example}) for kind, entry in OUTCOMES.items() if entry.applied_at_issuance),
+    ]
     return f"{', '.join(shapes[:-1])} or {shapes[-1]}"
 
 
@@ -166,8 +179,10 @@ PENDING_OUTCOMES = _pending_shapes()
 
 def outcome_fields() -> dict[str, fields.Field[Any]]:
     """The outcome keys and options of a fault rule's schema, in the table's order."""
-    return {**{key: validation for entry in OUTCOMES.values() for key, validation in entry.scenario_keys.items()},
-            **OPTIONS}
+    return {
+        **{key: validation for entry in OUTCOMES.values() for key, validation in entry.scenario_keys.items()},
+        **OPTIONS,
+    }
 
 
 def check_outcome(data: Mapping[str, Any]) -> None:

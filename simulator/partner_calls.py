@@ -2,19 +2,27 @@
 rules' decision, the operation, and the answer with its journal entry begun. The HTTP side
 (simulator.api) reads the request, carries out a transport fault and journals the call.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 from urllib.parse import quote
 
 import orjson
 
 from simulator.channel_manager import StuckInProcessing
 from simulator.errors import (
-    ApiError, IssuanceFailed, NotFound, ServerTimeout, TooManyRequests, Unavailable, UnsupportedMethod, error_body,
+    ApiError,
+    IssuanceFailed,
+    NotFound,
+    ServerTimeout,
+    TooManyRequests,
+    Unavailable,
+    UnsupportedMethod,
+    error_body,
 )
 from simulator.faults import Call, Decision
 from simulator.guids import parse_guid
@@ -107,8 +115,9 @@ def _serve(backend, call: PartnerCall, entry: JournalEntry, trace: Trace) -> Ans
             gate.leave()
 
 
-def _decide_and_perform(backend, operation: str, call: PartnerCall, target: str, body, matched: Call,
-                        entry: JournalEntry, trace: Trace) -> Answer:
+def _decide_and_perform(
+    backend, operation: str, call: PartnerCall, target: str, body, matched: Call, entry: JournalEntry, trace: Trace
+) -> Answer:
     decision = _decide(backend, matched)
     entry.faults = decision.rules
     entry.outcome = decision.outcome.kind if decision.outcome else None
@@ -156,9 +165,12 @@ def _refund(backend, decision: Decision, entry: JournalEntry) -> None:
 def _route(method: str, path: list[str]) -> tuple[str, str]:
     """The operation and its path argument."""
     for route_method, shape, operation in ROUTES:
-        if route_method == method and len(shape) == len(path) and all(
-                part in ("*", segment.lower()) for part, segment in zip(shape, path)):
-            return operation, next((segment for part, segment in zip(shape, path) if part == "*"), "")
+        if (
+            route_method == method
+            and len(shape) == len(path)
+            and all(part in ("*", segment.lower()) for part, segment in zip(shape, path, strict=True))
+        ):
+            return operation, next((segment for part, segment in zip(shape, path, strict=True) if part == "*"), "")
     raise NotFound("API endpoint not found")
 
 

@@ -20,6 +20,7 @@ or file it cannot write, a snapshot that is not one, and a log line that is not 
 change record. The one exception is a log's last line cut off by a crash: its change
 was never acknowledged, so it is skipped with a warning.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,17 +30,25 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from simulator.errors import StartupError, StorageFailed
 
 ORDERS = "orders"
-REASONS = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file has reached its size limit",
-           errno.EDQUOT: "the disk quota is used up", errno.EACCES: "it is not writable",
-           errno.EPERM: "it is not writable", errno.EROFS: "it is on a read-only file system"}
-ACCESS = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-          errno.EROFS: "it is on a read-only file system"}
+REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EFBIG: "the file has reached its size limit",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EACCES: "it is not writable",
+    errno.EPERM: "it is not writable",
+    errno.EROFS: "it is on a read-only file system",
+}
+ACCESS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "it is on a read-only file system",
+}
 UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError)  # a record `read` cannot rebuild
 RESTORE = "put back a good copy, or move it and its .journal files aside to start with no orders"
 
@@ -70,8 +79,10 @@ class WriteAheadLog:
         try:
             _append(self.log_path, line)
         except OSError as error:
-            raise StorageFailed(f"The simulator could not save this change to its data file "
-                                f"({_reason(error)}); nothing was changed. Retry once that is fixed.") from None
+            raise StorageFailed(
+                f"The simulator could not save this change to its data file "
+                f"({_reason(error)}); nothing was changed. Retry once that is fixed."
+            ) from None
         self.entries += 1
 
     def compact(self, records: list[dict]) -> None:
@@ -88,16 +99,20 @@ class WriteAheadLog:
         try:
             self.compact(records)
         except OSError as error:
-            raise StartupError(f"could not rewrite {self.path} ({_reason(error)}); nothing was lost: "
-                               f"make room or fix its permissions, then start again") from None
+            raise StartupError(
+                f"could not rewrite {self.path} ({_reason(error)}); nothing was lost: "
+                f"make room or fix its permissions, then start again"
+            ) from None
 
     def compact_at_stop(self, records: list[dict]) -> None:
         """`compact`, saying so when it fails: the logs still hold every change."""
         try:
             self.compact(records)
         except OSError as error:
-            warn(f"could not rewrite {self.path} at this stop ({_reason(error)}); nothing was lost: "
-                 f"{self.log_path} keeps the changes, and the next start replays them")
+            warn(
+                f"could not rewrite {self.path} at this stop ({_reason(error)}); nothing was lost: "
+                f"{self.log_path} keeps the changes, and the next start replays them"
+            )
 
     def sync(self) -> None:
         """Flush the logs to the disk (fsync): what a stop does instead of a rewrite that
@@ -122,12 +137,15 @@ class WriteAheadLog:
         try:
             self._move_log_aside()
         except OSError as error:
-            warn(f"could not start rewriting {self.path} ({_reason(error)}); nothing was lost: "
-                 f"{self.log_path} keeps the changes")
+            warn(
+                f"could not start rewriting {self.path} ({_reason(error)}); nothing was lost: "
+                f"{self.log_path} keeps the changes"
+            )
             return
         # a daemon: a stop need not wait for it (a rewrite cut short leaves the moved log, replayed at start)
-        self._writer = threading.Thread(target=self._write_in_background, args=(records,), name="cm-sim-snapshot",
-                                        daemon=True)
+        self._writer = threading.Thread(
+            target=self._write_in_background, args=(records,), name="cm-sim-snapshot", daemon=True
+        )
         self._writer.start()
 
     def wait(self) -> None:
@@ -142,8 +160,10 @@ class WriteAheadLog:
         are files that can be read and written."""
         folder = self.path.parent
         if not folder.is_dir():
-            raise StartupError(f"the folder of the data file, {folder}, does not exist: "
-                               f"create it, or give --data a file in an existing folder")
+            raise StartupError(
+                f"the folder of the data file, {folder}, does not exist: "
+                f"create it, or give --data a file in an existing folder"
+            )
         _check_creatable(folder)
         for path in (self.path, self.moved_path, self.log_path):
             if path.is_dir():
@@ -157,8 +177,10 @@ class WriteAheadLog:
             try:
                 records[storage_key(record)] = read(record)
             except UNREADABLE:
-                raise StartupError(f"{self.path}: the order stored as \"{stored_as}\" cannot be read (a field "
-                                   f"is missing or has the wrong type): {RESTORE}, then start again") from None
+                raise StartupError(
+                    f'{self.path}: the order stored as "{stored_as}" cannot be read (a field '
+                    f"is missing or has the wrong type): {RESTORE}, then start again"
+                ) from None
         return records
 
     # -- rewriting -----------------------------------------------------------
@@ -177,8 +199,10 @@ class WriteAheadLog:
             self._write_snapshot(records())
             self.moved_path.unlink()
         except OSError as error:
-            warn(f"could not rewrite {self.path} in the background ({_reason(error)}); nothing was lost: "
-                 f"{self.moved_path} keeps the changes for the next rewrite")
+            warn(
+                f"could not rewrite {self.path} in the background ({_reason(error)}); nothing was lost: "
+                f"{self.moved_path} keeps the changes for the next rewrite"
+            )
 
     def _write_snapshot(self, records: list[dict]) -> None:
         from tinydb import TinyDB  # only persistent runs pay for the import
@@ -203,8 +227,10 @@ def _check_creatable(folder: Path) -> None:
         os.close(descriptor)
         os.unlink(name)
     except OSError as error:
-        raise StartupError(f"cannot create files in {folder} ({_reason(error)}): the data file is rewritten "
-                           f"there; make the folder writable, or give --data a file elsewhere") from None
+        raise StartupError(
+            f"cannot create files in {folder} ({_reason(error)}): the data file is rewritten "
+            f"there; make the folder writable, or give --data a file elsewhere"
+        ) from None
 
 
 def _check_read_write(path: Path) -> None:
@@ -212,8 +238,10 @@ def _check_read_write(path: Path) -> None:
     try:
         os.close(os.open(path, os.O_RDWR | os.O_APPEND))
     except OSError as error:
-        raise StartupError(f"{path} cannot be opened for reading and writing ({_access(error)}): give the user "
-                           f"running cm-sim read and write access to it, or give --data another file") from None
+        raise StartupError(
+            f"{path} cannot be opened for reading and writing ({_access(error)}): give the user "
+            f"running cm-sim read and write access to it, or give --data another file"
+        ) from None
 
 
 def _orders_table(path: Path) -> dict:
@@ -223,19 +251,23 @@ def _orders_table(path: Path) -> dict:
     except FileNotFoundError:
         return {}
     except OSError as error:
-        raise StartupError(f"{path} cannot be read ({_access(error)}): give the user running cm-sim "
-                           f"read and write access to it, or give --data another file") from None
+        raise StartupError(
+            f"{path} cannot be read ({_access(error)}): give the user running cm-sim "
+            f"read and write access to it, or give --data another file"
+        ) from None
     if not text.strip():
         return {}  # created empty: no orders yet
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        raise StartupError(f"{path} is not valid JSON (cut short, damaged, or not a simulator data file): "
-                           f"{RESTORE}, then start again") from None
+        raise StartupError(
+            f"{path} is not valid JSON (cut short, damaged, or not a simulator data file): {RESTORE}, then start again"
+        ) from None
     table = data.get(ORDERS, {}) if isinstance(data, dict) else None
     if not isinstance(table, dict) or not all(isinstance(record, dict) for record in table.values()):
-        raise StartupError(f"{path} is not a simulator data file (it holds no table of orders): "
-                           f"{RESTORE}, then start again")
+        raise StartupError(
+            f"{path} is not a simulator data file (it holds no table of orders): {RESTORE}, then start again"
+        )
     return table
 
 
@@ -246,8 +278,9 @@ def _replay(path: Path, records: dict[str, object], read: Callable[[dict], objec
     try:
         lines = path.read_bytes().split(b"\n")
     except OSError as error:
-        raise StartupError(f"{path} cannot be read ({_access(error)}): give the user running cm-sim "
-                           f"read and write access to it") from None
+        raise StartupError(
+            f"{path} cannot be read ({_access(error)}): give the user running cm-sim read and write access to it"
+        ) from None
     torn = lines.pop()  # what follows the last newline
     for number, line in enumerate(lines, 1):
         if line.strip():
@@ -256,8 +289,7 @@ def _replay(path: Path, records: dict[str, object], read: Callable[[dict], objec
                 records.pop(key, None)
             records.update(put)
     if torn:
-        warn(f"{path} line {len(lines) + 1} was cut off by a crash (a change that was never acknowledged): "
-             f"skipped")
+        warn(f"{path} line {len(lines) + 1} was cut off by a crash (a change that was never acknowledged): skipped")
     return len(lines) + bool(torn)
 
 
@@ -276,14 +308,21 @@ def _change(path: Path, number: int, line: bytes, read) -> tuple[list[tuple[str,
 
 
 def _is_change(entry) -> bool:
-    return (isinstance(entry, dict) and set(entry) == {"put", "remove"}
-            and isinstance(entry["put"], list) and all(isinstance(record, dict) for record in entry["put"])
-            and isinstance(entry["remove"], list) and all(isinstance(key, str) for key in entry["remove"]))
+    return (
+        isinstance(entry, dict)
+        and set(entry) == {"put", "remove"}
+        and isinstance(entry["put"], list)
+        and all(isinstance(record, dict) for record in entry["put"])
+        and isinstance(entry["remove"], list)
+        and all(isinstance(key, str) for key in entry["remove"])
+    )
 
 
 def _damaged(path: Path, number: int, problem: str) -> StartupError:
-    return StartupError(f"{path} line {number} {problem}: remove that line (losing that change) or the "
-                        f"whole file (losing the changes since the last snapshot), then start again")
+    return StartupError(
+        f"{path} line {number} {problem}: remove that line (losing that change) or the "
+        f"whole file (losing the changes since the last snapshot), then start again"
+    )
 
 
 def _append(path: Path, data: bytes) -> None:

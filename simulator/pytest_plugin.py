@@ -8,6 +8,7 @@
 Override `cm_sim_scenarios` (a list of scenario files) or `cm_sim_seed` in a conftest.py
 to configure the session's server.
 """
+
 from __future__ import annotations
 
 import pytest

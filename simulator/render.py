@@ -1,5 +1,6 @@
 """The JSON shapes of the API: field names and order as the real implementation emits them;
 and the cache of rendered orders."""
+
 from __future__ import annotations
 
 import hashlib

@@ -7,6 +7,7 @@ ten thousand orders' worth of small objects would be walked by every full garbag
 Bounded: at most CAPACITY entries and MAX_BYTES of kept bodies (the oldest go first); a body
 over BODY_CAP characters is kept as `{"truncated": true, "characters": N, "head": "..."}`.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,10 +53,15 @@ class JournalEntry:
     def as_dict(self) -> dict[str, Any]:
         tenant, environment, company = self.namespace
         entry: dict[str, Any] = {
-            "at": self.at, "method": self.method, "path": self.path,
+            "at": self.at,
+            "method": self.method,
+            "path": self.path,
             "namespace": {"tenant": tenant, "environment": environment, "company": company},
-            "operation": self.operation, "orderId": self.order_id, "sellToOrderReference": self.reference,
-            "faults": self.faults, "outcome": self.outcome,
+            "operation": self.operation,
+            "orderId": self.order_id,
+            "sellToOrderReference": self.reference,
+            "faults": self.faults,
+            "outcome": self.outcome,
         }
         if self.rejection is not None:
             entry["rejection"] = self.rejection
@@ -105,8 +111,11 @@ class RequestJournal:
 
     def clear(self, namespace: tuple[str, str, str] | None = None) -> None:
         with self._lock:
-            kept = [] if namespace is None else [
-                entry for entry in self._entries if tuple(entry["namespace"].values()) != namespace]
+            kept = (
+                []
+                if namespace is None
+                else [entry for entry in self._entries if tuple(entry["namespace"].values()) != namespace]
+            )
             self._entries = deque(kept)
             self._bytes = sum(_size(entry) for entry in kept)
 
@@ -126,8 +135,11 @@ def _size(entry: dict) -> int:
 
 def _decoded(entry: dict) -> dict:
     request, response = entry["request"], entry["response"]
-    return {**entry, "request": {**request, "body": _json(request["body"])},
-            "response": {**response, "body": _json(response["body"])}}
+    return {
+        **entry,
+        "request": {**request, "body": _json(request["body"])},
+        "response": {**response, "body": _json(response["body"])},
+    }
 
 
 def _json(text: str | None):

@@ -5,6 +5,7 @@ API keys, namespaces, the gateway's limits, the clock, fault rules, the OTA mode
 deliveries. Several are laid over each other (build_catalog for the catalogs); also here:
 which scenario files the control API may read, and the bounds on data from outside.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,10 +13,11 @@ import os
 import re
 import stat
 import tomllib
-from datetime import datetime, timezone
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path, PurePath
-from typing import Any, Callable
+from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -37,7 +39,9 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # a lone surrogate in JSON bytes, escaped (\ud800) or as raw UTF-8-style bytes (ED A0 80), which json.loads lets through
 JSON_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 # an escaped surrogate in TOML text (invalid TOML): a \uD800-style escape not itself escaped
-ESCAPED_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u[dD][89a-fA-F][0-9a-fA-F]{2}|U0000[dD][89a-fA-F][0-9a-fA-F]{2})")
+ESCAPED_SURROGATE = re.compile(
+    r"(?<!\\)((?:\\\\)*)\\(?:u[dD][89a-fA-F][0-9a-fA-F]{2}|U0000[dD][89a-fA-F][0-9a-fA-F]{2})"
+)
 
 
 class ScenarioError(ValueError):
@@ -236,8 +240,9 @@ class LimitsSchema(StrictSchema):
 
 
 class ClockSchema(StrictSchema):
-    now = fields.AwareDateTime(required=True, format="iso", default_timezone=timezone.utc,
-                               validate=validate.Range(min=EARLIEST, max=LATEST))
+    now = fields.AwareDateTime(
+        required=True, format="iso", default_timezone=UTC, validate=validate.Range(min=EARLIEST, max=LATEST)
+    )
     frozen = fields.Boolean(load_default=False)
 
     @post_load
@@ -286,7 +291,9 @@ class OtaSchema(StrictSchema):
 class WebhooksSchema(StrictSchema):
     """How webhook deliveries behave (simulator additions: retries, faults, a signature)."""
 
-    retry_seconds = fields.List(fields.Float(validate=validate.Range(min=0, max=3600)), load_default=lambda: [1, 2, 4, 8, 16])
+    retry_seconds = fields.List(
+        fields.Float(validate=validate.Range(min=0, max=3600)), load_default=lambda: [1, 2, 4, 8, 16]
+    )
     timeout_seconds = fields.Float(load_default=5, validate=validate.Range(min=0.1, max=60))
     signing_secret = fields.String(load_default="")
     drop = fields.Float(load_default=0, validate=validate.Range(min=0, max=1))  # probability a delivery is lost
@@ -324,9 +331,9 @@ def build_catalog(scenarios: list[Scenario]) -> Catalog:
     for scenario in scenarios:
         section = scenario.catalog
         settings.update({key: section[key] for key in settings if key in section})
-        for index, partner in enumerate(section.get("partners", [])):
+        for partner in section.get("partners", []):
             partners[partner.partner_id] = partner
-        for index, admission in enumerate(section.get("admissions", [])):
+        for admission in section.get("admissions", []):
             admissions[admission.code] = admission
         for index, item in enumerate(section.get("items", [])):
             items[item["number"]] = (scenario.path, index, item)
@@ -360,9 +367,14 @@ def _item(raw: dict, index: int, catalog: Catalog, vat: float, default_pattern: 
         return Item(raw["number"], raw["description"], kind, components=components)
     if kind.issued_as_coupon:  # no admission; free unless priced
         excl = raw.get("price_excl_vat", 0)
-        return Item(raw["number"], raw["description"], kind, price_excl_vat=excl,
-                    price_incl_vat=raw.get("price_incl_vat", round(excl * (1 + vat), 2)),
-                    ticket_number_pattern=raw.get("ticket_number_pattern", COUPON_PATTERN))
+        return Item(
+            raw["number"],
+            raw["description"],
+            kind,
+            price_excl_vat=excl,
+            price_incl_vat=raw.get("price_incl_vat", round(excl * (1 + vat), 2)),
+            ticket_number_pattern=raw.get("ticket_number_pattern", COUPON_PATTERN),
+        )
     if raw["admission"] not in catalog.admissions:
         raise ValidationError(f"unknown admission '{raw['admission']}'", f"catalog.items.{index}.admission")
     excl = raw.get("price_excl_vat")
@@ -478,6 +490,7 @@ def default_scenario_path() -> Path:
 
 # -- scenario files named by the control API ---------------------------------
 
+
 def scenario_directories(extra: list[str | Path] = ()) -> tuple[Path, ...]:
     """Where `POST /_sim/scenarios {"path": ...}` may read: the bundled scenarios and `extra`."""
     return tuple(Path(os.path.realpath(directory)) for directory in (default_scenario_path().parent, *extra))
@@ -498,8 +511,10 @@ def _file_inside(path: str, directories: tuple[Path, ...]) -> Path:
             resolved = Path(os.path.realpath(candidate))
             if any(resolved.is_relative_to(directory) for directory in directories) and resolved.is_file():
                 return resolved
-    raise ScenarioError(f"{path}: not a scenario file of this server; name a .toml file inside its scenario "
-                        "directories (the bundled scenarios, or one given with --scenario-dir)")
+    raise ScenarioError(
+        f"{path}: not a scenario file of this server; name a .toml file inside its scenario "
+        "directories (the bundled scenarios, or one given with --scenario-dir)"
+    )
 
 
 def _candidates(given: PurePath, directories: tuple[Path, ...]) -> list[Path]:
@@ -527,6 +542,7 @@ def _read_regular_file(path: Path, name: str) -> bytes:
 
 
 # -- data from outside: scenarios, rules, imports -----------------------------
+
 
 class UnusableData(ValueError):
     """Data nested too deep or holding a number no field can take; the message says which."""
@@ -600,4 +616,3 @@ def _describe(error: ValidationError) -> str:
 
     walk(error.messages if error.field_name == "_schema" else {error.field_name: error.messages}, "")
     return "; ".join(found)
-

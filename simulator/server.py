@@ -12,6 +12,7 @@ For each request the bridge, on granian's event loop:
 Also here: the garbage-collection policy of `cm-sim serve`, and ThreadedServer, the same
 server in a background thread (for tests and embedding).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -95,9 +96,15 @@ class Bridge:
         self._idle = asyncio.Event()
         self._reading: set[asyncio.Future] = set()  # one future per body on its way, set at a stop
         self.base_environ = {
-            "wsgi.version": (1, 0), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
-            "wsgi.multiprocess": False, "wsgi.run_once": False, "wsgi.input_terminated": True,
-            "SCRIPT_NAME": "", "SERVER_SOFTWARE": "cm-sim", transport.SERVED_KEY: True,
+            "wsgi.version": (1, 0),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "SCRIPT_NAME": "",
+            "SERVER_SOFTWARE": "cm-sim",
+            transport.SERVED_KEY: True,
         }
 
     def __rsgi_init__(self, loop) -> None:
@@ -171,8 +178,12 @@ class Bridge:
             read.cancel()
             if stopped.done():
                 raise _Refused(503, "service_unavailable", "The simulator is stopping.", close=True)
-            raise _Refused(408, "request_timeout",
-                           f"The request body did not arrive within {self.body_seconds:g} seconds.", close=True)
+            raise _Refused(
+                408,
+                "request_timeout",
+                f"The request body did not arrive within {self.body_seconds:g} seconds.",
+                close=True,
+            )
         try:
             return read.result()
         except (RuntimeError, OSError):  # granian's ProtocolClosed: the client left mid-body, nobody reads an answer
@@ -331,8 +342,14 @@ def _granian(listener: socket.socket, bridge: Bridge) -> Any:
 
     # granian's default asyncio tasks: its faster "rust" tasks show up, broken, in every other
     # event loop's asyncio.all_tasks() of the process (a partner's test process may run one)
-    return Embedded(bridge, interface=Interfaces.RSGI, log_enabled=False, backlog=BACKLOG,
-                    backpressure=MAX_CONCURRENT_REQUESTS, websockets=False)
+    return Embedded(
+        bridge,
+        interface=Interfaces.RSGI,
+        log_enabled=False,
+        backlog=BACKLOG,
+        backpressure=MAX_CONCURRENT_REQUESTS,
+        websockets=False,
+    )
 
 
 def freeze_survivors() -> None:
@@ -344,6 +361,7 @@ def freeze_survivors() -> None:
     collections); orders hold no reference cycles, so reference counting still frees one
     when it is removed. For a process that only serves the simulator (`cm-sim serve`),
     not for one that embeds it."""
+
     def after_collection(phase: str, info: dict) -> None:
         if phase == "stop" and info["generation"] == 2:
             gc.freeze()

@@ -4,6 +4,7 @@ Each lookup is a dictionary access, so the cost of a request does not grow with
 the number of stored orders. Callers hold `store.lock` around a whole operation:
 the server is multi-threaded and an operation reads, decides and commits.
 """
+
 from __future__ import annotations
 
 import threading
@@ -13,7 +14,6 @@ from pathlib import Path
 
 from simulator.model import Namespace, Order, check_order, order_from_dict, order_to_dict
 from simulator.persistence import WriteAheadLog, storage_key
-
 
 STOP_REWRITE_ORDERS = 25_000  # a rewrite takes about 60 us an order: 1.5 s here
 
@@ -149,8 +149,11 @@ class Store:
         touched goes back to its version before the call, durably."""
         with self.lock:
             put = [previous for previous in trace.replaced.values() if previous is not None]
-            remove = [self._orders[key] for key, previous in trace.replaced.items()
-                      if previous is None and key in self._orders]
+            remove = [
+                self._orders[key]
+                for key, previous in trace.replaced.items()
+                if previous is None and key in self._orders
+            ]
             self.commit(put=put, remove=remove)
 
     def close(self) -> None:

@@ -3,6 +3,7 @@ session, and the control API (faults, scenarios, clock, journal) scoped to one n
 
 The pytest plugin (simulator.pytest_plugin) hands one to each test.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,15 @@ class Simulator:
     and key API_KEY; give others where a loaded scenario restricts keys or namespaces
     (`for_scenarios` picks them from the scenarios)."""
 
-    def __init__(self, url: str, session: requests.Session, company: str | None = None, tenant: str = TENANT,
-                 environment: str = ENVIRONMENT, api_key: str = API_KEY):
+    def __init__(
+        self,
+        url: str,
+        session: requests.Session,
+        company: str | None = None,
+        tenant: str = TENANT,
+        environment: str = ENVIRONMENT,
+        api_key: str = API_KEY,
+    ):
         self.url = url.rstrip("/")
         self.session = session
         self.session.headers.setdefault("x-np-api-key", api_key)
@@ -46,10 +54,17 @@ class Simulator:
         """Load a scenario file (read here, so it may be anywhere) or TOML text for the whole
         server; undone after the test."""
         name = None
-        if isinstance(scenario, Path) or (isinstance(scenario, str) and scenario.endswith(".toml") and "\n" not in scenario):
+        if isinstance(scenario, Path) or (
+            isinstance(scenario, str) and scenario.endswith(".toml") and "\n" not in scenario
+        ):
             name, scenario = str(Path(scenario).resolve()), Path(scenario).read_text(encoding="utf-8")
-        self._control("POST", "/scenarios", params={"name": name} if name else None, data=scenario.encode(),
-                      headers={"Content-Type": "application/toml"})
+        self._control(
+            "POST",
+            "/scenarios",
+            params={"name": name} if name else None,
+            data=scenario.encode(),
+            headers={"Content-Type": "application/toml"},
+        )
 
     def set_clock(self, now: str, frozen: bool = True) -> None:
         """Set the server's clock (for every namespace); back to real time after the test."""
@@ -75,8 +90,9 @@ class Simulator:
 
     def reset(self) -> None:
         """Empty this namespace."""
-        self._control("POST", "/reset", json={"tenant": self.tenant, "environment": self.environment,
-                                               "company": self.company})
+        self._control(
+            "POST", "/reset", json={"tenant": self.tenant, "environment": self.environment, "company": self.company}
+        )
 
     def cleanup(self) -> None:
         """The server goes back to how the session started it: orders, journal, clock, and the
@@ -110,8 +126,12 @@ class WSGIAdapter(BaseAdapter):
             body = b"".join(body)  # a generator or file: what a chunked upload would send
         try:
             answered = Client(self.app).open(
-                path=parts.path, query_string=parts.query, method=request.method, headers=dict(request.headers),
-                data=body, base_url=f"{parts.scheme}://{parts.netloc}",
+                path=parts.path,
+                query_string=parts.query,
+                method=request.method,
+                headers=dict(request.headers),
+                data=body,
+                base_url=f"{parts.scheme}://{parts.netloc}",
             )
         except TransportFault as fault:
             failure = requests.exceptions.ReadTimeout if fault.kind == "hang" else requests.exceptions.ConnectionError

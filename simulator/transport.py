@@ -5,6 +5,7 @@ connection once the app has answered (carry_out, on the server's event loop).
 In process (no server, e.g. Flask's test client) the fault is raised as TransportFault by the
 TransportFaults middleware.
 """
+
 from __future__ import annotations
 
 import os
@@ -103,8 +104,9 @@ async def carry_out(fault: Fault, scope, protocol, status: int, headers: list, b
             fault.hangs.give_back()
 
 
-async def _fail(kind: str, hang_seconds: float, scope, protocol, status: int, headers: list, body: bytes,
-                stopping) -> None:
+async def _fail(
+    kind: str, hang_seconds: float, scope, protocol, status: int, headers: list, body: bytes, stopping
+) -> None:
     if kind == "truncated":
         headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
         stream = protocol.response_stream(status, [*headers, ("content-length", str(len(body)))])

@@ -6,12 +6,13 @@ Delivery is bounded: each subscription has its own queue, served by one sender a
 pool of at most SUBSCRIPTIONS_IN_ALL, so a slow receiver delays only its own deliveries; an
 attempt (connect, send, answer) has `timeout_seconds` in all; at most ANSWER_LIMIT bytes of the
 answer are read (its status line and headers; never its body); a redirect is a failed attempt."""
+
 from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import heapq
+import hmac
 import http.client
 import json
 import random
@@ -166,11 +167,19 @@ class Webhooks:
 
     def _make_room(self, namespace: tuple) -> None:
         if len(self._subscribers.get(namespace, {})) >= SUBSCRIPTIONS_PER_COMPANY:
-            raise BadRequest(f"This company already has {SUBSCRIPTIONS_PER_COMPANY} webhook subscriptions, the "
-                             "most the simulator keeps per company; delete one first", "", "subscription_limit")
+            raise BadRequest(
+                f"This company already has {SUBSCRIPTIONS_PER_COMPANY} webhook subscriptions, the "
+                "most the simulator keeps per company; delete one first",
+                "",
+                "subscription_limit",
+            )
         if sum(map(len, self._subscribers.values())) >= SUBSCRIPTIONS_IN_ALL:
-            raise BadRequest(f"The simulator already keeps {SUBSCRIPTIONS_IN_ALL} webhook subscriptions across all "
-                             "companies, the most it keeps; delete one first", "", "subscription_limit")
+            raise BadRequest(
+                f"The simulator already keeps {SUBSCRIPTIONS_IN_ALL} webhook subscriptions across all "
+                "companies, the most it keeps; delete one first",
+                "",
+                "subscription_limit",
+            )
 
     def _all(self) -> list[Subscriber]:
         return [s for company in self._subscribers.values() for s in company.values()]
@@ -180,22 +189,30 @@ class Webhooks:
     def order_processed(self, order) -> None:
         """Announce a settled OTA order to every subscriber of its namespace."""
         with self._lock:
-            subscribers = [s for s in self._subscribers.get(order.namespace, {}).values()
-                           if s.subscription["eventName"] == EVENT]
+            subscribers = [
+                s for s in self._subscribers.get(order.namespace, {}).values() if s.subscription["eventName"] == EVENT
+            ]
         for subscriber in subscribers:
             subscription = subscriber.subscription
-            envelope = {"value": [{
-                "appId": subscription["appId"],
-                "clientState": subscription["clientState"],
-                "companyId": subscription["companyId"],
-                "companyName": order.namespace[2],
-                "eventName": EVENT,
-                "eventVersion": subscription["eventVersion"],
-                "initiatingUserAADObjectId": "00000000-0000-0000-0000-000000000000",
-                "timestamp": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "payload": {"orderId": order.order_id, "buyFromOrderReference": order.buy_from_order_reference,
-                            "status": order.status.value},
-            }]}
+            envelope = {
+                "value": [
+                    {
+                        "appId": subscription["appId"],
+                        "clientState": subscription["clientState"],
+                        "companyId": subscription["companyId"],
+                        "companyName": order.namespace[2],
+                        "eventName": EVENT,
+                        "eventVersion": subscription["eventVersion"],
+                        "initiatingUserAADObjectId": "00000000-0000-0000-0000-000000000000",
+                        "timestamp": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "payload": {
+                            "orderId": order.order_id,
+                            "buyFromOrderReference": order.buy_from_order_reference,
+                            "status": order.status.value,
+                        },
+                    }
+                ]
+            }
             body = json.dumps(envelope, separators=(",", ":")).encode()
             self._enqueue(subscriber, body, order)
 
@@ -206,9 +223,15 @@ class Webhooks:
             settings = self.settings
             copies = 2 if self._random.random() < settings.duplicate else 1
             for copy in range(copies):
-                delivery = Delivery(time.monotonic() + settings.delay_ms / 1000, self._next(),
-                                    subscriber.subscription["notificationUrl"], body, order.namespace,
-                                    order.order_id, note="duplicate" if copy else "")
+                delivery = Delivery(
+                    time.monotonic() + settings.delay_ms / 1000,
+                    self._next(),
+                    subscriber.subscription["notificationUrl"],
+                    body,
+                    order.namespace,
+                    order.order_id,
+                    note="duplicate" if copy else "",
+                )
                 if self._random.random() < settings.drop:
                     self._record(delivery, None, "dropped")
                     continue
@@ -297,8 +320,7 @@ class Webhooks:
         return None
 
     def _attempt(self, subscriber: Subscriber, delivery: Delivery, settings: WebhookSettings) -> None:
-        status, problem = post(delivery.url, delivery.body, _headers(delivery.body, settings),
-                               settings.timeout_seconds)
+        status, problem = post(delivery.url, delivery.body, _headers(delivery.body, settings), settings.timeout_seconds)
         retries = settings.retry_seconds
         if not problem:
             self._record(delivery, status, delivery.note or "delivered")
@@ -306,19 +328,38 @@ class Webhooks:
         with self._lock:
             retrying = not subscriber.ended and delivery.attempt <= len(retries)
             if retrying:
-                heapq.heappush(subscriber.queue, Delivery(
-                    time.monotonic() + retries[delivery.attempt - 1], self._next(), delivery.url, delivery.body,
-                    delivery.namespace, delivery.order_id, delivery.attempt + 1, delivery.note))
+                heapq.heappush(
+                    subscriber.queue,
+                    Delivery(
+                        time.monotonic() + retries[delivery.attempt - 1],
+                        self._next(),
+                        delivery.url,
+                        delivery.body,
+                        delivery.namespace,
+                        delivery.order_id,
+                        delivery.attempt + 1,
+                        delivery.note,
+                    ),
+                )
             ended = subscriber.ended
         then = "retrying" if retrying else "subscription ended" if ended else "gave up"
         self._record(delivery, status, f"failed ({problem}); {then}")
 
     def _record(self, delivery: Delivery, status: int | None, outcome: str) -> None:
-        self.journal.record(JournalEntry(
-            namespace=delivery.namespace, method="POST", path=delivery.url, at=format_datetime(self.clock.now()),
-            operation=DELIVERY_OPERATION, order_id=delivery.order_id, outcome=outcome, attempt=delivery.attempt,
-            request_body=delivery.body, status=status,
-        ))
+        self.journal.record(
+            JournalEntry(
+                namespace=delivery.namespace,
+                method="POST",
+                path=delivery.url,
+                at=format_datetime(self.clock.now()),
+                operation=DELIVERY_OPERATION,
+                order_id=delivery.order_id,
+                outcome=outcome,
+                attempt=delivery.attempt,
+                request_body=delivery.body,
+                status=status,
+            )
+        )
 
     def _next(self) -> int:
         self._sequence += 1
@@ -334,6 +375,7 @@ def _headers(body: bytes, settings: WebhookSettings) -> dict:
 
 
 # -- one attempt on the wire -------------------------------------------------
+
 
 class AnswerTooLarge(Exception):
     pass

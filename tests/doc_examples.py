@@ -1,4 +1,5 @@
 """Reading the examples out of the README and docs/: shared by test_doc_examples and make image-test."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Request builders, a small client wrapper and `cm-sim serve` in a subprocess, shared by the tests."""
+
 from __future__ import annotations
 
 import copy
@@ -22,21 +23,55 @@ HEADERS = {"x-np-api-key": "test-key"}
 API = f"/{TENANT}/production/CRONUS%2520International%2520Ltd./channelManager"
 
 ORDER_FIELDS = [
-    "orderId", "status", "statusMessage", "partnerId", "sellToOrderReference", "sellToEmail",
-    "sellToName", "sellToLanguage", "paymentReference", "receivedAt", "jobId",
+    "orderId",
+    "status",
+    "statusMessage",
+    "partnerId",
+    "sellToOrderReference",
+    "sellToEmail",
+    "sellToName",
+    "sellToLanguage",
+    "paymentReference",
+    "receivedAt",
+    "jobId",
 ]
 LINE_FIELDS = [
-    "lineNo", "itemNumber", "description", "isPackage", "quantity", "visitDate", "visitTime",
-    "sellToName", "sellToEmail", "sellToLanguage",
+    "lineNo",
+    "itemNumber",
+    "description",
+    "isPackage",
+    "quantity",
+    "visitDate",
+    "visitTime",
+    "sellToName",
+    "sellToEmail",
+    "sellToLanguage",
 ]
 WALLET_FIELDS = [
-    "seqNo", "walletId", "walletReferenceNumber", "externalReferenceNumber", "name", "issuedAt",
-    "unitPriceExclVat", "unitPriceInclVat", "currencyCode",
+    "seqNo",
+    "walletId",
+    "walletReferenceNumber",
+    "externalReferenceNumber",
+    "name",
+    "issuedAt",
+    "unitPriceExclVat",
+    "unitPriceInclVat",
+    "currencyCode",
 ]
 ASSET_FIELDS = ["id", "type", "assetId", "referenceNumber", "itemNumber", "description"]
 SUMMARY_FIELDS = [
-    "orderId", "partnerId", "sellToOrderReference", "sellToEmail", "sellToName", "sellToLanguage",
-    "paymentReference", "status", "statusMessage", "receivedAt", "jobId", "manifestUrl",
+    "orderId",
+    "partnerId",
+    "sellToOrderReference",
+    "sellToEmail",
+    "sellToName",
+    "sellToLanguage",
+    "paymentReference",
+    "status",
+    "statusMessage",
+    "receivedAt",
+    "jobId",
+    "manifestUrl",
 ]
 
 
@@ -79,8 +114,9 @@ def seed_create_body(visit_date: str | None = None) -> dict:
     }
 
 
-def line(item: str = "31001", quantity: int | None = 1, visit_date: str | None = None,
-         visit_time: str = "10:30:00", **fields) -> dict:
+def line(
+    item: str = "31001", quantity: int | None = 1, visit_date: str | None = None, visit_time: str = "10:30:00", **fields
+) -> dict:
     entry = {"itemNumber": item, "visitDate": visit_date or visit_day(), "visitTime": visit_time}
     if quantity is not None:
         entry["quantity"] = quantity
@@ -88,8 +124,9 @@ def line(item: str = "31001", quantity: int | None = 1, visit_date: str | None =
     return entry
 
 
-def order_body(reference: str = "REF-1", paid: bool = True, items: list | None = None,
-               partner: str = DEMO, **fields) -> dict:
+def order_body(
+    reference: str = "REF-1", paid: bool = True, items: list | None = None, partner: str = DEMO, **fields
+) -> dict:
     body = {
         "partnerId": partner,
         "sellToOrderReference": reference,

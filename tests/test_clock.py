@@ -1,10 +1,14 @@
 """The virtual clock drives receivedAt, issuedAt and the past-date rule."""
+
 from tests.helpers import DEMO, assert_error, line, order_body
 
 
 def test_clock_set_frozen_drives_received_and_issued_at(api, client):
     assert client.put("/_sim/clock", json={"now": "2026-05-15T09:30:00Z", "frozen": True}).get_json() == {
-        "now": "2026-05-15T09:30:00Z", "frozen": True, "virtual": True}
+        "now": "2026-05-15T09:30:00Z",
+        "frozen": True,
+        "virtual": True,
+    }
     order = api.created(order_body(items=[line(visit_date="2026-06-01")]))
     assert order["receivedAt"] == "2026-05-15T09:30:00Z"
     assert order["items"][0]["wallets"][0]["issuedAt"] == "2026-05-15T09:30:00Z"
@@ -16,8 +20,11 @@ def test_clock_advance_makes_a_visit_date_past(api, client):
     assert client.post("/_sim/clock/advance", json={"days": 1, "hours": 1}).get_json()["now"] == "2026-06-01T13:00:00Z"
     assert api.create(order_body(reference="SAME-DAY", items=[line(visit_date="2026-06-01")])).status_code == 201
     client.post("/_sim/clock/advance", json={"days": 1})
-    assert_error(api.create(order_body(reference="AFTER", items=[line(visit_date="2026-06-01")])), 400,
-                 "Expected visit date 2026-06-01 for admission code CASTLE is in the past.")
+    assert_error(
+        api.create(order_body(reference="AFTER", items=[line(visit_date="2026-06-01")])),
+        400,
+        "Expected visit date 2026-06-01 for admission code CASTLE is in the past.",
+    )
 
 
 def test_clock_window_filters_use_simulated_times(api, client):

@@ -1,4 +1,5 @@
 """Concurrent requests over real HTTP against the multi-threaded server."""
+
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest

@@ -1,4 +1,5 @@
 """The control API: reset, scenarios at run time, journal, state export and import, token."""
+
 import json
 
 from simulator import Backend, create_app
@@ -40,7 +41,10 @@ def test_reset_everything(client):
 def test_reset_needs_a_whole_namespace(client):
     response = client.post("/_sim/reset", json={"tenant": TENANT})
     assert response.status_code == 400
-    assert response.get_json()["message"] == "a namespace needs tenant, environment and company (missing environment, company)"
+    assert (
+        response.get_json()["message"]
+        == "a namespace needs tenant, environment and company (missing environment, company)"
+    )
 
 
 SCENARIO = """
@@ -68,20 +72,32 @@ def test_scenarios_load_list_and_clear_at_run_time(tmp_path):
     response = client.post("/_sim/scenarios?name=night.toml", data=SCENARIO, content_type="application/toml")
     assert response.status_code == 201
     assert client.get("/_sim/scenarios").get_json() == [{"name": "night.toml", "description": "Night opening"}]
-    assert api.create(order_body(reference="N1", items=[line(item="40001")])).get_json()["message"] == "Night tours are sold out"
-    assert api.created(order_body(reference="N2", items=[line(item="40001")]))["items"][0]["wallets"][0]["unitPriceInclVat"] == 125
+    assert (
+        api.create(order_body(reference="N1", items=[line(item="40001")])).get_json()["message"]
+        == "Night tours are sold out"
+    )
+    assert (
+        api.created(order_body(reference="N2", items=[line(item="40001")]))["items"][0]["wallets"][0][
+            "unitPriceInclVat"
+        ]
+        == 125
+    )
     path = tmp_path / "other.toml"
     path.write_text('description = "from a file"\n')
     assert client.post("/_sim/scenarios", json={"path": str(path)}).status_code == 201
     assert [s["name"] for s in client.get("/_sim/scenarios").get_json()] == ["night.toml", str(path)]
     assert client.delete("/_sim/scenarios").status_code == 200
     assert client.get("/_sim/scenarios").get_json() == []
-    assert api.create(order_body(reference="N3", items=[line(item="40001")])).get_json()["message"] == "Unknown item '40001'"
+    assert (
+        api.create(order_body(reference="N3", items=[line(item="40001")])).get_json()["message"]
+        == "Unknown item '40001'"
+    )
 
 
 def test_a_bad_scenario_is_refused_and_changes_nothing(client):
-    response = client.post("/_sim/scenarios?name=bad.toml", data='[catalog]\ncurrancy = "EUR"\n',
-                           content_type="application/toml")
+    response = client.post(
+        "/_sim/scenarios?name=bad.toml", data='[catalog]\ncurrancy = "EUR"\n', content_type="application/toml"
+    )
     assert response.status_code == 400
     assert response.get_json() == {"code": "invalid_scenario", "message": "bad.toml: catalog.currancy: Unknown field."}
     assert client.get("/_sim/scenarios").get_json() == []
@@ -90,7 +106,9 @@ def test_a_bad_scenario_is_refused_and_changes_nothing(client):
 
 def test_journal_records_request_response_rule_transition_and_rejection(client):
     api = Api(client)
-    client.post("/_sim/faults", json={"id": "once", "operation": "create", "reference": "J-ERR*", "fail_issuance": "boom"})
+    client.post(
+        "/_sim/faults", json={"id": "once", "operation": "create", "reference": "J-ERR*", "fail_issuance": "boom"}
+    )
     order = api.created(order_body(reference="J-OK", paid=False))
     api.confirm(order["orderId"])
     api.create(order_body(reference="J-ERR"))
@@ -99,7 +117,12 @@ def test_journal_records_request_response_rule_transition_and_rejection(client):
 
     entries = client.get("/_sim/journal").get_json()
     assert [(e["operation"], e["response"]["status"]) for e in entries] == [
-        ("create", 201), ("confirm", 200), ("create", 400), ("create", 400), ("delete", 200)]
+        ("create", 201),
+        ("confirm", 200),
+        ("create", 400),
+        ("create", 400),
+        ("delete", 200),
+    ]
     created, confirmed, failed, rejected, deleted = entries
     assert created["request"]["body"]["sellToOrderReference"] == "J-OK"
     assert created["response"]["body"] == order
@@ -108,14 +131,20 @@ def test_journal_records_request_response_rule_transition_and_rejection(client):
     assert confirmed["transitions"] == [{"orderId": order["orderId"], "from": "Draft", "to": "Issued"}]
     assert (failed["faults"], failed["outcome"]) == (["once"], "fail_issuance")
     assert failed["transitions"][0]["to"] == "Error"
-    assert rejected["rejection"] == {"field": "items[0].visitDate", "rule": "date_format",
-                                     "message": "Required field 'visitDate' must be YYYY-MM-DD"}
+    assert rejected["rejection"] == {
+        "field": "items[0].visitDate",
+        "rule": "date_format",
+        "message": "Required field 'visitDate' must be YYYY-MM-DD",
+    }
     assert rejected["transitions"] == []
     assert deleted["transitions"] == [{"orderId": order["orderId"], "from": "Issued", "to": "Cancelled"}]
 
     assert [e["id"] for e in client.get("/_sim/journal?status=400").get_json()] == [failed["id"], rejected["id"]]
     assert [e["id"] for e in client.get(f"/_sim/journal?orderId={order['orderId']}").get_json()] == [
-        created["id"], confirmed["id"], deleted["id"]]
+        created["id"],
+        confirmed["id"],
+        deleted["id"],
+    ]
     assert [e["id"] for e in client.get("/_sim/journal?rule=once").get_json()] == [failed["id"]]
     assert [e["id"] for e in client.get(f"/_sim/journal?since={rejected['id']}").get_json()] == [deleted["id"]]
     assert [e["id"] for e in client.get("/_sim/journal?limit=2").get_json()] == [rejected["id"], deleted["id"]]
@@ -133,8 +162,23 @@ def test_state_export_and_import(client):
     assert other.put("/_sim/state", json=state).get_json() == {"orders": 1}
     assert Api(other).get(order["orderId"]).get_json() == order
     # imported capacity, references and numbers are held
-    assert Api(other).create(order_body(reference="NEW", items=[line(wallet={"externalReferenceNumbers": [
-        order["items"][0]["wallets"][0]["externalReferenceNumber"]]})])).status_code == 400
+    assert (
+        Api(other)
+        .create(
+            order_body(
+                reference="NEW",
+                items=[
+                    line(
+                        wallet={
+                            "externalReferenceNumbers": [order["items"][0]["wallets"][0]["externalReferenceNumber"]]
+                        }
+                    )
+                ],
+            )
+        )
+        .status_code
+        == 400
+    )
     assert other.put("/_sim/state", json={"orders": [{"nonsense": 1}]}).status_code == 400
 
 

@@ -1,5 +1,6 @@
 """The control API against hostile input: DNS rebinding, form posts from other pages, files
 outside the scenario directories, deep or huge input, lone surrogates, bad imports, markup."""
+
 import json
 import logging
 import os
@@ -18,11 +19,13 @@ from simulator import Backend, create_app
 from simulator.manifest import manifest_page
 from simulator.model import order_from_dict
 from simulator.scenario import default_scenario_path, parse_scenario
-from tests.helpers import Api, Served, TUESDAY, line, order_body
+from tests.helpers import TUESDAY, Api, Served, line, order_body
 
 REBOUND = "rebind.attacker.example:8080"
-PYTHON_WORDS = re.compile(r"[a-z]Error\b|(?i:python|traceback|recursion|embedded null|isoformat|too large to convert|"
-                          r"int\(\)|float\(\)|digits|must be in \d)")
+PYTHON_WORDS = re.compile(
+    r"[a-z]Error\b|(?i:python|traceback|recursion|embedded null|isoformat|too large to convert|"
+    r"int\(\)|float\(\)|digits|must be in \d)"
+)
 RULE_ID = r"[A-Za-z0-9_.-]{1,60}"  # what an id given in a rule must match
 BUNDLED = default_scenario_path().parent
 CM_SIM = str(Path(sys.executable).with_name("cm-sim"))
@@ -51,6 +54,7 @@ def exported(client, *bodies) -> dict:
 
 # -- DNS rebinding: the Host must name this machine -------------------------------
 
+
 def test_without_a_token_the_control_api_answers_only_calls_addressed_to_this_machine(client):
     rebound = {"Host": REBOUND, "Origin": f"http://{REBOUND}"}
     refused = client.post("/_sim/faults", json={"respond": 503}, headers=rebound)
@@ -62,7 +66,13 @@ def test_without_a_token_the_control_api_answers_only_calls_addressed_to_this_ma
     assert client.get("/_sim/faults").get_json() == []  # nothing was added
     for host in ("localhost", "localhost:8080", "127.0.0.1:9", "127.4.5.6", "[::1]:8080", "[::1]"):
         assert client.get("/_sim/state", headers={"Host": host}).status_code == 200, host
-    for host in ("127.0.0.1.attacker.example", "localhost.attacker.example", "0.0.0.0:8080", "[::]:80", "evil@127.0.0.1"):
+    for host in (
+        "127.0.0.1.attacker.example",
+        "localhost.attacker.example",
+        "0.0.0.0:8080",
+        "[::]:80",
+        "evil@127.0.0.1",
+    ):
         assert client.get("/_sim/state", headers={"Host": host}).status_code == 403, host
     for open_path in ("/_sim/health", "/_sim/openapi.json"):  # open to anyone, as before
         assert client.get(open_path, headers=rebound).status_code == 200
@@ -88,6 +98,7 @@ def test_the_in_process_fixture_uses_a_loopback_host(cm_sim_inprocess):
 
 # -- bodies a page could send without asking: forms and text ----------------------
 
+
 def test_state_changing_calls_take_json_bodies_only(client):
     rule = json.dumps({"respond": 503})
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None):
@@ -95,7 +106,9 @@ def test_state_changing_calls_take_json_bodies_only(client):
         assert response.status_code == 415, content_type
         assert response.get_json()["code"] == "unsupported_media_type"
         assert "application/json" in response.get_json()["message"]
-    assert client.put("/_sim/state", data="orders=", content_type="application/x-www-form-urlencoded").status_code == 415
+    assert (
+        client.put("/_sim/state", data="orders=", content_type="application/x-www-form-urlencoded").status_code == 415
+    )
     assert client.post("/_sim/scenarios", data='description = "x"', content_type="text/plain").status_code == 415
     assert client.get("/_sim/faults").get_json() == []
     assert client.post("/_sim/reset").status_code == 200  # no body: no type needed
@@ -106,9 +119,11 @@ def test_state_changing_calls_take_json_bodies_only(client):
 
 # -- cm-sim serve: a network --host needs a token or --allow-remote-control ---------
 
+
 def test_cm_sim_serve_refuses_a_network_host_without_a_token():
-    finished = subprocess.run([CM_SIM, "serve", "--host", "0.0.0.0", "--port", "0", "--quiet"],
-                              capture_output=True, text=True, timeout=30)
+    finished = subprocess.run(
+        [CM_SIM, "serve", "--host", "0.0.0.0", "--port", "0", "--quiet"], capture_output=True, text=True, timeout=30
+    )
     assert finished.returncode == 2
     assert finished.stdout == ""
     [message] = finished.stderr.splitlines()
@@ -132,6 +147,7 @@ def test_allow_remote_control_opens_the_control_api_with_a_warning(tmp_path):
 
 # -- scenario files: only inside the scenario directories --------------------------
 
+
 @pytest.fixture
 def directories(tmp_path):
     allowed, outside = tmp_path / "allowed", tmp_path / "outside"
@@ -147,9 +163,15 @@ def test_scenario_paths_stay_inside_the_scenario_directories(directories, errors
     client = create_app(Backend(scenario_dirs=[allowed])).test_client()
     (allowed / "leak.toml").symlink_to(outside / "secret.toml")
     refusals = set()
-    for path in (str(outside / "secret.toml"), str(outside / "absent.toml"), "../outside/secret.toml",
-                 str(allowed / ".." / "outside" / "secret.toml"), "leak.toml", str(allowed / "absent.toml"),
-                 "/etc/../etc/x.toml"):
+    for path in (
+        str(outside / "secret.toml"),
+        str(outside / "absent.toml"),
+        "../outside/secret.toml",
+        str(allowed / ".." / "outside" / "secret.toml"),
+        "leak.toml",
+        str(allowed / "absent.toml"),
+        "/etc/../etc/x.toml",
+    ):
         message = refused_in_our_words(client.post("/_sim/scenarios", json={"path": path}))
         assert "secret_key_name" not in message
         refusals.add(message.replace(path, "PATH"))
@@ -166,8 +188,9 @@ def test_a_fifo_or_a_nul_in_a_scenario_path_is_refused_at_once(directories, erro
     os.mkfifo(allowed / "pipe.toml")
     client = create_app(Backend(scenario_dirs=[allowed])).test_client()
     answers = []
-    caller = threading.Thread(target=lambda: answers.append(client.post("/_sim/scenarios", json={"path": "pipe.toml"})),
-                              daemon=True)
+    caller = threading.Thread(
+        target=lambda: answers.append(client.post("/_sim/scenarios", json={"path": "pipe.toml"})), daemon=True
+    )
     caller.start()
     caller.join(10)
     assert answers, "reading a FIFO blocked the call"
@@ -187,24 +210,28 @@ def test_the_pytest_handle_sends_a_scenario_file_as_text(cm_sim, tmp_path):
 
 # -- every control input bounded and refused in our words --------------------------
 
+
 def deep_json(levels: int) -> str:
     return "[" * levels + "]" * levels
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("POST", "/_sim/clock/advance", '{"days": 1000000000000000000}'),
-    ("PUT", "/_sim/clock", '{"now": "2026-13-45T00:00:00Z"}'),
-    ("PUT", "/_sim/clock", '{"now": "2026-01-01\\u0000"}'),
-    ("POST", "/_sim/faults", deep_json(100_000)),
-    ("PUT", "/_sim/state", deep_json(100_000)),
-    ("POST", "/_sim/faults", '{"respond": 503, "times": 10000000000000}'),
-    ("POST", "/_sim/faults", '{"respond": 503, "seed": 100000000000000000000}'),
-    ("POST", "/_sim/scenarios", '{"path": "a\\u0000.toml"}'),
-    ("POST", "/_sim/ota/run", '{"everything": "yes"}'),
-    ("POST", "/_sim/reset", '{"tenant": 1, "environment": 2, "company": 3}'),
-    ("POST", "/_sim/webhooks/flush", '{"timeout": 1, "colour": "red"}'),
-    ("PUT", "/_sim/state", '{"orders": [], "clock": {"now": "soon", "virtual": true}}'),
-])
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("POST", "/_sim/clock/advance", '{"days": 1000000000000000000}'),
+        ("PUT", "/_sim/clock", '{"now": "2026-13-45T00:00:00Z"}'),
+        ("PUT", "/_sim/clock", '{"now": "2026-01-01\\u0000"}'),
+        ("POST", "/_sim/faults", deep_json(100_000)),
+        ("PUT", "/_sim/state", deep_json(100_000)),
+        ("POST", "/_sim/faults", '{"respond": 503, "times": 10000000000000}'),
+        ("POST", "/_sim/faults", '{"respond": 503, "seed": 100000000000000000000}'),
+        ("POST", "/_sim/scenarios", '{"path": "a\\u0000.toml"}'),
+        ("POST", "/_sim/ota/run", '{"everything": "yes"}'),
+        ("POST", "/_sim/reset", '{"tenant": 1, "environment": 2, "company": 3}'),
+        ("POST", "/_sim/webhooks/flush", '{"timeout": 1, "colour": "red"}'),
+        ("PUT", "/_sim/state", '{"orders": [], "clock": {"now": "soon", "virtual": true}}'),
+    ],
+)
 def test_bad_control_input_is_a_400_in_our_words(client, errors_logged, method, path, body):
     refused_in_our_words(client.open(path, method=method, data=body, content_type="application/json"))
     assert errors_logged() == []
@@ -212,12 +239,15 @@ def test_bad_control_input_is_a_400_in_our_words(client, errors_logged, method, 
     assert client.get("/_sim/clock").get_json()["virtual"] is False
 
 
-@pytest.mark.parametrize("scenario", [
-    "a = " + "{b = " * 600 + "1" + "}" * 600,
-    "a = " + "[" * 600 + "1" + "]" * 600,
-    "a = 1" + "0" * 5000,
-    "[[faults]]\nrespond = 503\ntimes = 9223372036854775807\n",
-])
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "a = " + "{b = " * 600 + "1" + "}" * 600,
+        "a = " + "[" * 600 + "1" + "]" * 600,
+        "a = 1" + "0" * 5000,
+        "[[faults]]\nrespond = 503\ntimes = 9223372036854775807\n",
+    ],
+)
 def test_bad_scenario_text_is_a_400_in_our_words(client, errors_logged, scenario):
     response = client.post("/_sim/scenarios?name=deep.toml", data=scenario, content_type="application/toml")
     refused_in_our_words(response)
@@ -226,9 +256,11 @@ def test_bad_scenario_text_is_a_400_in_our_words(client, errors_logged, scenario
 
 
 def test_rule_ids_made_from_a_scenario_name_match_the_id_pattern(client):
-    text = '[[faults]]\nrespond = 503\n[[faults]]\nrespond = 429\n'
+    text = "[[faults]]\nrespond = 503\n[[faults]]\nrespond = 429\n"
     for name in ("a b<script>.toml", "../../x y.toml", "é.toml", "-" * 300):
-        response = client.post("/_sim/scenarios", query_string={"name": name}, data=text, content_type="application/toml")
+        response = client.post(
+            "/_sim/scenarios", query_string={"name": name}, data=text, content_type="application/toml"
+        )
         assert response.status_code == 201, response.get_json()
         ids = [rule["id"] for rule in client.get("/_sim/faults").get_json()]
         assert ids and all(re.fullmatch(RULE_ID, rule_id) for rule_id in ids), ids
@@ -236,6 +268,7 @@ def test_rule_ids_made_from_a_scenario_name_match_the_id_pattern(client):
 
 
 # -- lone surrogates become U+FFFD -------------------------------------------------
+
 
 def surrogate_bodies(text: str) -> list[bytes]:
     """The JSON text with SURROGATE written as an escape, and as raw bytes ED A0 80."""
@@ -269,12 +302,15 @@ def test_lone_surrogates_in_imports_become_replacement_characters(client):
 
 # -- imports: field by field, all or nothing ---------------------------------------
 
+
 def test_a_refused_import_changes_nothing_and_names_the_order_and_field(client):
     state = exported(client, order_body(reference="R1"), order_body(reference="R2"))
     broken = json.loads(json.dumps(state))
     broken["orders"][1]["pending_outcome"] = "boom"
     message = refused_in_our_words(client.put("/_sim/state", json=broken))
-    assert message.startswith(f"not an exported state: orders[1] (order '{state['orders'][1]['order_id']}'): pending_outcome")
+    assert message.startswith(
+        f"not an exported state: orders[1] (order '{state['orders'][1]['order_id']}'): pending_outcome"
+    )
     after = client.get("/_sim/state")
     assert after.status_code == 200
     assert after.get_json()["orders"] == state["orders"]
@@ -285,32 +321,35 @@ def field_path(keys) -> str:
     return "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in keys).lstrip(".")
 
 
-@pytest.mark.parametrize("field, value", [
-    (("order_id",), "not-a-guid"),
-    (("partner_id",), "{21E8C1D2-3F4A-4C5B-9E6D-7F8A9B0C1D2E}"),
-    (("status",), "Lost"),
-    (("status",), ["Issued"]),
-    (("received_at",), "yesterday"),
-    (("received_at",), "2026-01-01T00:00:00"),  # no time zone
-    (("status_since",), 5),
-    (("namespace",), ["a", "b"]),
-    (("manifest", "manifest_id"), "<script>"),
-    (("lines",), "x"),
-    (("lines", 0, "quantity"), 0),
-    (("lines", 0, "visit_date"), "2026-02-30"),
-    (("lines", 0, "visit_time"), "10:30"),
-    (("lines", 0, "wallets", 0, "wallet_id"), '"><script>alert(1)</script>'),
-    (("lines", 0, "wallets", 0, "issued_at"), None),
-    (("lines", 0, "wallets", 0, "price_incl_vat"), "100"),
-    (("lines", 0, "wallets", 0, "tickets"), [1]),
-    (("lines", 0, "wallets", 0, "tickets", 0, "slot"), "<b>10:00</b>"),
-    (("lines", 0, "wallets", 0, "tickets", 0, "units"), -1),
-    (("lines", 0, "wallets", 0, "tickets", 0, "number"), "x" * 5000),
-    (("lines", 0, "wallets", 0, "tickets", 0, "kind"), "voucher"),
-    (("lines", 0, "wallets", 0, "colour"), "red"),
-    (("pending_outcome",), {"fail_issuance": ""}),
-    (("pending_outcome",), {"stick_in_processing": True, "reject": "x"}),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        (("order_id",), "not-a-guid"),
+        (("partner_id",), "{21E8C1D2-3F4A-4C5B-9E6D-7F8A9B0C1D2E}"),
+        (("status",), "Lost"),
+        (("status",), ["Issued"]),
+        (("received_at",), "yesterday"),
+        (("received_at",), "2026-01-01T00:00:00"),  # no time zone
+        (("status_since",), 5),
+        (("namespace",), ["a", "b"]),
+        (("manifest", "manifest_id"), "<script>"),
+        (("lines",), "x"),
+        (("lines", 0, "quantity"), 0),
+        (("lines", 0, "visit_date"), "2026-02-30"),
+        (("lines", 0, "visit_time"), "10:30"),
+        (("lines", 0, "wallets", 0, "wallet_id"), '"><script>alert(1)</script>'),
+        (("lines", 0, "wallets", 0, "issued_at"), None),
+        (("lines", 0, "wallets", 0, "price_incl_vat"), "100"),
+        (("lines", 0, "wallets", 0, "tickets"), [1]),
+        (("lines", 0, "wallets", 0, "tickets", 0, "slot"), "<b>10:00</b>"),
+        (("lines", 0, "wallets", 0, "tickets", 0, "units"), -1),
+        (("lines", 0, "wallets", 0, "tickets", 0, "number"), "x" * 5000),
+        (("lines", 0, "wallets", 0, "tickets", 0, "kind"), "voucher"),
+        (("lines", 0, "wallets", 0, "colour"), "red"),
+        (("pending_outcome",), {"fail_issuance": ""}),
+        (("pending_outcome",), {"stick_in_processing": True, "reject": "x"}),
+    ],
+)
 def test_each_field_of_an_import_is_checked(client, errors_logged, field, value):
     state = exported(client, order_body())
     broken = json.loads(json.dumps(state))
@@ -356,6 +395,7 @@ def test_an_ota_order_with_an_unknown_pending_outcome_is_refused():
 
 # -- pages: everything escaped, the dashboard never framed -------------------------
 
+
 def marked_order(client):
     """A stored order whose every text is markup."""
     record = exported(client, order_body())["orders"][0]
@@ -364,8 +404,9 @@ def marked_order(client):
     ticket = replace(wallet.tickets[0], slot="<i>slot</i>", visit_date="<i>day</i>", number="<i>number</i>")
     wallet = replace(wallet, wallet_id="<i>wallet</i>", name="<i>name</i>", tickets=[ticket])
     line_ = replace(order.lines[0], wallets=[wallet])
-    return replace(order, order_id="<i>order</i>", sell_to_name="<i>guest</i>", sell_to_order_reference="<i>ref</i>",
-                   lines=[line_])
+    return replace(
+        order, order_id="<i>order</i>", sell_to_name="<i>guest</i>", sell_to_order_reference="<i>ref</i>", lines=[line_]
+    )
 
 
 def test_the_manifest_page_escapes_every_value(client):

@@ -1,9 +1,19 @@
 """createOrder: the issued order, its wallets and tickets, and how fields are stored."""
+
 import re
 
 from tests.helpers import (
-    ASSET_FIELDS, DEMO, LINE_FIELDS, ORDER_FIELDS, PLAIN, WALLET_FIELDS, assert_error, line, order_body,
-    seed_create_body, visit_day,
+    ASSET_FIELDS,
+    DEMO,
+    LINE_FIELDS,
+    ORDER_FIELDS,
+    PLAIN,
+    WALLET_FIELDS,
+    assert_error,
+    line,
+    order_body,
+    seed_create_body,
+    visit_day,
 )
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -16,14 +26,17 @@ def test_create_seed_order_is_issued_with_a_wallet_per_ticket(api):
     assert response.status_code == 201
     order = response.get_json()
     assert list(order)[: len(ORDER_FIELDS)] == ORDER_FIELDS
-    assert list(order)[len(ORDER_FIELDS):] == ["manifestUrl", "items"]
+    assert list(order)[len(ORDER_FIELDS) :] == ["manifestUrl", "items"]
     assert GUID.match(order["orderId"])
     assert order["status"] == "Issued"
     assert order["statusMessage"] == ""
     assert order["partnerId"] == DEMO
     assert order["sellToOrderReference"] == "PARTNER-ORDER-2026-00042"
     assert (order["sellToEmail"], order["sellToName"], order["sellToLanguage"]) == (
-        "guest@example.com", "Jane Doe", "ENU")
+        "guest@example.com",
+        "Jane Doe",
+        "ENU",
+    )
     assert order["paymentReference"] == "PAY-987654"
     assert UTC.match(order["receivedAt"])
     assert re.match(r"^TM-IMPORT-\d{6}$", order["jobId"])
@@ -33,10 +46,13 @@ def test_create_seed_order_is_issued_with_a_wallet_per_ticket(api):
     assert list(item) == LINE_FIELDS + ["wallets"]
     assert item["lineNo"] == 10000
     assert (item["itemNumber"], item["description"], item["isPackage"], item["quantity"]) == (
-        "31001", "Adult Admission", False, 2)
+        "31001",
+        "Adult Admission",
+        False,
+        2,
+    )
     assert (item["visitDate"], item["visitTime"]) == (body["items"][0]["visitDate"], "10:30:00")
-    assert (item["sellToName"], item["sellToEmail"], item["sellToLanguage"]) == (
-        "Jane Doe", "guest@example.com", "ENU")
+    assert (item["sellToName"], item["sellToEmail"], item["sellToLanguage"]) == ("Jane Doe", "guest@example.com", "ENU")
 
     wallets = item["wallets"]
     assert [w["seqNo"] for w in wallets] == [1, 2]
@@ -157,14 +173,18 @@ def test_create_ignores_wallet_parts_that_are_not_arrays(api):
 def test_create_duplicate_reference_is_rejected_case_insensitively(api):
     api.created(order_body(reference="DUP-1"))
     response = api.create(order_body(reference="dup-1"))
-    assert_error(response, 400, "An order with sellToOrderReference 'DUP-1' already exists for partner 'Demo Sales Channel'")
+    assert_error(
+        response, 400, "An order with sellToOrderReference 'DUP-1' already exists for partner 'Demo Sales Channel'"
+    )
     assert len(api.list(DEMO).get_json()) == 1
 
 
 def test_create_duplicate_check_comes_before_the_items(api):
     api.created(order_body(reference="DUP-2"))
     response = api.create(order_body(reference="DUP-2", items=[]))
-    assert_error(response, 400, "An order with sellToOrderReference 'DUP-2' already exists for partner 'Demo Sales Channel'")
+    assert_error(
+        response, 400, "An order with sellToOrderReference 'DUP-2' already exists for partner 'Demo Sales Channel'"
+    )
 
 
 def test_create_same_reference_for_another_partner_is_allowed(api):

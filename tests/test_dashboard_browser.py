@@ -1,4 +1,5 @@
 """The dashboard in a real browser: headless Chromium (Debian's) driven by Playwright."""
+
 import os
 import shutil
 import socket
@@ -12,9 +13,18 @@ from tests.helpers import BASE, HEADERS, TENANT, Endpoint, line, order_body, pas
 
 CHROMIUM = shutil.which("chromium")
 # CI installs the browser (make ui-deps): there these tests must run, not skip
-pytestmark = pytest.mark.skipif(not CHROMIUM and not os.environ.get("CI"), reason="needs Debian's chromium (make ui-deps)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM and not os.environ.get("CI"), reason="needs Debian's chromium (make ui-deps)"
+)
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 OTHER = f"/{TENANT}/production/Other%20Company/channelManager"  # a second namespace: company "Other Company"
 WEBHOOK = f"/{TENANT}/production/CRONUS%2520International%2520Ltd./webhook"
 EVENT = "ota_cm_order_processed"
@@ -77,8 +87,9 @@ def refreshed(page, selector):
 def test_dashboard_shows_orders_history_journal_and_capacity(server, page):
     issued = post(server, order_body(reference="DASH-ISSUED", items=[line(quantity=2)])).json()
     draft = post(server, order_body(reference="DASH-DRAFT", paid=False)).json()
-    requests.post(f"{server.url}{BASE}/{draft['orderId']}/confirm", json={"paymentReference": "P"}, headers=HEADERS,
-                  timeout=30)
+    requests.post(
+        f"{server.url}{BASE}/{draft['orderId']}/confirm", json={"paymentReference": "P"}, headers=HEADERS, timeout=30
+    )
     post(server, order_body(reference="SIM-FAIL-NO-SLOT-9"))
 
     page.goto(server.url + "/_sim/")
@@ -99,6 +110,7 @@ def test_dashboard_shows_orders_history_journal_and_capacity(server, page):
 
 
 # -- 1. refreshing in place ------------------------------------------------------
+
 
 def test_the_page_refreshes_itself_in_place_keeping_scroll_position_and_typed_text(server, page):
     for number in range(12):
@@ -138,6 +150,7 @@ def test_the_refresh_toggle_stops_the_automatic_refresh_and_the_button_still_ref
 
 # -- 2. the namespace filter -----------------------------------------------------
 
+
 def test_the_namespace_filter_shows_one_namespace_and_stays_across_refreshes_and_reloads(server, page):
     post(server, order_body(reference="IN-CRONUS"))
     post(server, order_body(reference="IN-OTHER"), base=OTHER)
@@ -166,6 +179,7 @@ def test_the_namespace_filter_shows_one_namespace_and_stays_across_refreshes_and
 
 # -- 3. reset asks first ---------------------------------------------------------
 
+
 def test_reset_asks_first_cancelling_changes_nothing_and_confirming_resets(server, page):
     kept = post(server, order_body(reference="STILL-HERE")).json()
     page.goto(server.url + "/_sim/")
@@ -189,6 +203,7 @@ def test_reset_asks_first_cancelling_changes_nothing_and_confirming_resets(serve
 
 
 # -- 4. the scenario box ---------------------------------------------------------
+
 
 def test_the_scenario_box_starts_empty_with_an_example_and_loads_nothing_when_empty(server, page):
     page.goto(server.url + "/_sim/")
@@ -224,6 +239,7 @@ def test_dashboard_actions_load_a_scenario_and_reset(server, page):
 
 # -- 5. the journal says why ------------------------------------------------------
 
+
 def test_journal_rows_show_the_rejection_field_rule_and_message(server, page):
     refused = post(server, order_body(reference="BAD-DATE", items=[line(visit_date="2026-13-45")])).json()
     failed = post(server, order_body(reference="IN-THE-PAST", items=[line(visit_date=past_day())])).json()
@@ -234,6 +250,7 @@ def test_journal_rows_show_the_rejection_field_rule_and_message(server, page):
 
 
 # -- 6. webhooks -----------------------------------------------------------------
+
 
 @pytest.fixture
 def receiver():
@@ -257,8 +274,12 @@ def test_the_webhooks_panel_shows_subscriptions_and_deliveries_with_their_outcom
     backend = Backend(scenarios=[parse_scenario(OTA, "ota.toml")], seed=1)
     with serving(backend) as server:
         gone = refused_url()
-        subscribed = [requests.post(server.url + WEBHOOK, json={"notificationUrl": url, "eventName": EVENT},
-                                    headers=HEADERS, timeout=30).json() for url in (receiver.url, gone)]
+        subscribed = [
+            requests.post(
+                server.url + WEBHOOK, json={"notificationUrl": url, "eventName": EVENT}, headers=HEADERS, timeout=30
+            ).json()
+            for url in (receiver.url, gone)
+        ]
         order = post(server, order_body(reference="OTA-1")).json()
         control(server, "POST", "ota/run", json={"everything": True})
         assert control(server, "POST", "webhooks/flush") == {"flushed": True}
@@ -299,6 +320,7 @@ def test_the_catalog_shows_a_package_price_as_the_sum_of_its_components(server, 
 
 # -- security: the token, escaping ---------------------------------------------------
 
+
 def test_opened_with_a_control_token_the_page_refreshes_filters_and_resets_with_it(page):
     with serving(control_token="s3cret") as server:
         assert requests.get(server.url + "/_sim/", timeout=30).status_code == 401
@@ -327,8 +349,12 @@ def test_markup_in_references_names_companies_and_subscriptions_shows_as_text_an
     stored = marked["sellToOrderReference"]  # upper case, cut to 20 characters, as Business Central keeps it
     assert stored.startswith("<IMG")
     post(server, order_body(reference="IN-BOLD"), base=MARKED)
-    requests.post(server.url + WEBHOOK, json={"notificationUrl": f"http://example.invalid/{MARKUP}", "eventName": MARKUP},
-                  headers=HEADERS, timeout=30)
+    requests.post(
+        server.url + WEBHOOK,
+        json={"notificationUrl": f"http://example.invalid/{MARKUP}", "eventName": MARKUP},
+        headers=HEADERS,
+        timeout=30,
+    )
     page.goto(server.url + "/_sim/")
     refreshed(page, "#refreshed:has-text('updated')")  # the swapped copy too
     page.select_option("#namespace", label=f"{TENANT}/production/{MARKED_COMPANY}")

@@ -6,6 +6,7 @@ them, against a server started as the README starts it. The ports the examples n
 8081 and the webhook receiver's 9000) are mapped to free ones. Container examples run under
 podman in `make image-test`; the OpenAPI command of contract-testing.md in test_contract.py.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -23,8 +24,17 @@ import pytest
 import requests
 
 from simulator.version import VERSION
-from tests.doc_examples import (DOCS, README, ROOT, blocks, is_container_example, json_values, quick_start, sections,
-                                 wallets)
+from tests.doc_examples import (
+    DOCS,
+    README,
+    ROOT,
+    blocks,
+    is_container_example,
+    json_values,
+    quick_start,
+    sections,
+    wallets,
+)
 from tests.helpers import Endpoint
 
 EXAMPLE_PORTS = (8080, 8081, 9000)
@@ -73,8 +83,16 @@ class Paste:
         command = command.split("#")[0].strip()
         if command.startswith("make run"):
             command = f'make run ARGS="--port {self.ports[8080]}"'
-        process = subprocess.Popen(command, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, start_new_session=True, env=self.env())
+        process = subprocess.Popen(
+            command,
+            shell=True,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env=self.env(),
+        )
         self.servers.append(process)
         for line in process.stdout:
             if "serving on" in line:
@@ -87,6 +105,7 @@ class Paste:
 
     def receiver(self) -> None:
         """The webhook receiver of the examples (port 9000)."""
+
         def answer(handler, body):
             self.received.append(body)
             handler.send_response(204)
@@ -100,9 +119,15 @@ class Paste:
 
     def run(self, script: str) -> str:
         """Run a script in bash, stopping at the first failing command; what it printed."""
-        process = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", self.mapped(script)], cwd=self.tmp_path,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   start_new_session=True, env=self.env())
+        process = subprocess.Popen(
+            ["bash", "-e", "-o", "pipefail", "-c", self.mapped(script)],
+            cwd=self.tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env=self.env(),
+        )
         try:
             printed, _ = process.communicate(timeout=120)
         finally:
@@ -144,8 +169,9 @@ def paste(tmp_path):
 
 
 def section_script(document: str, title: str) -> str:
-    return "\n".join(block for block in blocks(sections(ROOT / document)[title], "sh")
-                     if not is_container_example(block))
+    return "\n".join(
+        block for block in blocks(sections(ROOT / document)[title], "sh") if not is_container_example(block)
+    )
 
 
 def partner_calls(url: str) -> list[tuple[str, int]]:
@@ -157,9 +183,13 @@ def partner_calls(url: str) -> list[tuple[str, int]]:
 
 
 def test_every_shell_example_is_run_by_a_test():
-    assert sorted(shell_sections()) == sorted([
-        ("README.md", "Quick start"), ("README.md", "Making it fail"), ("docs/ota-and-webhooks.md", ""),
-    ])
+    assert sorted(shell_sections()) == sorted(
+        [
+            ("README.md", "Quick start"),
+            ("README.md", "Making it fail"),
+            ("docs/ota-and-webhooks.md", ""),
+        ]
+    )
 
 
 def test_the_quick_start_works_when_pasted(paste):
@@ -178,8 +208,15 @@ def test_the_quick_start_works_when_pasted(paste):
     assert deleted["status"] == "Cancelled" and "manifestUrl" not in deleted
     assert replaced["status"] == "Draft" and len(wallets(replaced)) == 3
     assert confirmed["orderId"] == replaced["orderId"] and confirmed["status"] == "Issued"
-    assert partner_calls(paste.url) == [("create", 201), ("get", 200), ("list", 200), ("delete", 200),
-                                        ("create", 201), ("replace", 200), ("confirm", 200)]
+    assert partner_calls(paste.url) == [
+        ("create", 201),
+        ("get", 200),
+        ("list", 200),
+        ("delete", 200),
+        ("create", 201),
+        ("replace", 200),
+        ("confirm", 200),
+    ]
     assert requests.get(created["manifestUrl"], timeout=10).status_code == 404
     [said] = paste.stop()
     assert "cm-sim stopped" in said
@@ -197,9 +234,16 @@ def test_the_ways_to_make_it_fail_work_when_pasted(paste):
     assert clock_advanced["now"] == f"{visit + datetime.timedelta(days=1)}T09:00:00Z"
     assert reset == {"reset": "everything"}
     assert loaded["name"].endswith("sold-out.toml") and "sold out" in loaded["description"]
-    tour = requests.post(f"{paste.url}{quick_start_path()}", headers={"x-np-api-key": "k"}, timeout=10, json={
-        "partnerId": PARTNER, "sellToOrderReference": "AFTER-SOLD-OUT",
-        "items": [{"itemNumber": "31010", "visitDate": next_tuesday(), "visitTime": "10:00:00"}]})
+    tour = requests.post(
+        f"{paste.url}{quick_start_path()}",
+        headers={"x-np-api-key": "k"},
+        timeout=10,
+        json={
+            "partnerId": PARTNER,
+            "sellToOrderReference": "AFTER-SOLD-OUT",
+            "items": [{"itemNumber": "31010", "visitDate": next_tuesday(), "visitTime": "10:00:00"}],
+        },
+    )
     assert tour.status_code == 400 and "has been exceeded" in tour.json()["message"]
 
 
@@ -234,12 +278,15 @@ def next_tuesday() -> str:
 def test_the_plugin_examples_pass(pytester):
     [tests, conftest] = blocks(sections(README)["Testing your integration with pytest"], "python")
     pytester.makepyfile(test_readme=tests)
-    pytester.makeconftest(conftest + textwrap.dedent("""
+    pytester.makeconftest(
+        conftest
+        + textwrap.dedent("""
 
         def test_the_session_server_has_the_scenario(cm_sim):
             [scenario] = cm_sim.session.get(cm_sim.url + "/_sim/scenarios").json()
             assert scenario["name"].endswith("sold-out.toml")
-        """))
+        """)
+    )
     result = pytester.runpytest("-p", "no:cacheprovider", "test_readme.py", "conftest.py")
     result.assert_outcomes(passed=4)
 
@@ -248,17 +295,28 @@ def test_the_readme_scenario_does_what_it_says(cm_sim_inprocess):
     [scenario] = blocks(sections(README)["Making it fail"], "toml")
     cm_sim_inprocess.load_scenario(scenario)
     friday = datetime.date.today() + datetime.timedelta(days=7 + (4 - datetime.date.today().weekday()) % 7)
-    order = {"partnerId": PARTNER, "sellToOrderReference": "NIGHT-1", "paymentReference": "PAY-1",
-             "items": [{"itemNumber": "40001", "visitDate": friday.isoformat(), "visitTime": "20:00:00"}]}
-    answers = [cm_sim_inprocess.session.post(cm_sim_inprocess.base_url, json={**order, "sellToOrderReference": f"N-{n}"})
-               for n in range(20)]
+    order = {
+        "partnerId": PARTNER,
+        "sellToOrderReference": "NIGHT-1",
+        "paymentReference": "PAY-1",
+        "items": [{"itemNumber": "40001", "visitDate": friday.isoformat(), "visitTime": "20:00:00"}],
+    }
+    answers = [
+        cm_sim_inprocess.session.post(cm_sim_inprocess.base_url, json={**order, "sellToOrderReference": f"N-{n}"})
+        for n in range(20)
+    ]
     assert {answer.status_code for answer in answers} == {201, 503}
     issued = next(answer.json() for answer in answers if answer.status_code == 201)
     assert issued["items"][0]["description"] == "Night at the Castle"
     assert wallets(issued)[0]["unitPriceInclVat"] == 125
-    thursday = {**order, "items": [{**order["items"][0], "visitDate": (friday - datetime.timedelta(days=1)).isoformat()}]}
-    answers = [cm_sim_inprocess.session.post(cm_sim_inprocess.base_url, json={**thursday, "sellToOrderReference": f"T-{n}"})
-               for n in range(10)]
+    thursday = {
+        **order,
+        "items": [{**order["items"][0], "visitDate": (friday - datetime.timedelta(days=1)).isoformat()}],
+    }
+    answers = [
+        cm_sim_inprocess.session.post(cm_sim_inprocess.base_url, json={**thursday, "sellToOrderReference": f"T-{n}"})
+        for n in range(10)
+    ]
     assert any("has no available time slots" in answer.json()["message"] for answer in answers)
 
 
@@ -266,15 +324,19 @@ def test_the_container_snippets_parse():
     """Compose, GitHub Actions and GitLab snippets: valid YAML that waits on /_sim/health."""
     import yaml
 
-    compose, actions, gitlab = [yaml.safe_load(block) for block in blocks((ROOT / "docs/containers.md").read_text(), "yaml")]
+    compose, actions, gitlab = [
+        yaml.safe_load(block) for block in blocks((ROOT / "docs/containers.md").read_text(), "yaml")
+    ]
     assert compose["services"]["tests"]["depends_on"]["cm-sim"]["condition"] == "service_healthy"
     assert compose["services"]["cm-sim"]["image"] == f"cm-sim:{VERSION}"
     assert any("/_sim/health" in step.get("run", "") for step in actions["jobs"]["integration"]["steps"])
     assert any("/_sim/health" in line for line in gitlab["integration"]["script"])
 
 
-@pytest.mark.parametrize("language, grammar", [("java", "tree_sitter_java"), ("csharp", "tree_sitter_c_sharp"),
-                                                ("javascript", "tree_sitter_javascript")])
+@pytest.mark.parametrize(
+    "language, grammar",
+    [("java", "tree_sitter_java"), ("csharp", "tree_sitter_c_sharp"), ("javascript", "tree_sitter_javascript")],
+)
 def test_the_testcontainers_snippets_parse(language, grammar):
     """Java and .NET cannot run here: each snippet must parse, start our image and wait on the health check."""
     import importlib

@@ -4,6 +4,7 @@ A change the server cannot write answers 503 and is not made; start-up refuses f
 cannot use in one line (`cm-sim: ...`, exit status 2) and touches nothing; only a journal's
 last line cut off by a crash is skipped; a snapshot that cannot be rewritten drops no change.
 """
+
 import json
 import os
 import resource
@@ -29,6 +30,7 @@ LIVENESS = 30  # seconds: a bound for a process that should long have answered, 
 
 
 # -- running the server ------------------------------------------------------------
+
 
 class NobodyServed(Served):
     """`cm-sim serve --data FILE` as the unprivileged user 65534 (root bypasses file permissions)."""
@@ -91,8 +93,10 @@ def without_address(served: Served, response: requests.Response) -> dict:
 def stored_after_a_restart(data: Path, orders: list[dict]) -> list[dict]:
     """`stored` by a server started again on `data` (here, in this process)."""
     api = Api(create_app(Backend(data_file=data)).test_client())
-    return [json.loads(api.get(order["orderId"]).get_data(as_text=True).replace("http://localhost", "http://server"))
-            for order in orders]
+    return [
+        json.loads(api.get(order["orderId"]).get_data(as_text=True).replace("http://localhost", "http://server"))
+        for order in orders
+    ]
 
 
 def limit_file_size(pid: int, size: int | None) -> None:
@@ -103,6 +107,7 @@ def limit_file_size(pid: int, size: int | None) -> None:
 
 def start_refused(data: Path, monkeypatch, capsys) -> str:
     """`cm-sim serve --data DATA` in this process, which must refuse to start: its one line."""
+
     def started(*args, **kwargs):
         raise AssertionError(f"cm-sim started serving on {data}")
 
@@ -121,8 +126,10 @@ def assert_one_line_refusal(code: int, errors: str) -> None:
 
 def files(folder: Path) -> dict:
     """Every file under `folder` with its bytes (folders as None): to see that nothing changed."""
-    return {str(path.relative_to(folder)): None if path.is_dir() else path.read_bytes()
-            for path in sorted(folder.rglob("*"))}
+    return {
+        str(path.relative_to(folder)): None if path.is_dir() else path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+    }
 
 
 def journal_lines(data: Path) -> list[dict]:
@@ -131,6 +138,7 @@ def journal_lines(data: Path) -> list[dict]:
 
 
 # -- files for start-up -------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
@@ -154,11 +162,21 @@ def snapshot_without(real: dict, field: str) -> bytes:
     return json.dumps(data).encode()
 
 
-BAD_ORDER = json.dumps({"put": [{"namespace": [TENANT, "production", "CRONUS International Ltd."],
-                                 "order_id": "d1d1d1d1-0000-4000-8000-000000000001"}], "remove": []}).encode()
+BAD_ORDER = json.dumps(
+    {
+        "put": [
+            {
+                "namespace": [TENANT, "production", "CRONUS International Ltd."],
+                "order_id": "d1d1d1d1-0000-4000-8000-000000000001",
+            }
+        ],
+        "remove": [],
+    }
+).encode()
 
 
 # -- a full disk ----------------------------------------------------------------------
+
 
 def test_a_full_disk_answers_503_stores_nothing_and_loses_nothing_acknowledged(tmp_path, servers):
     data = tmp_path / "state.json"
@@ -212,8 +230,13 @@ def test_a_failed_start_up_rewrite_refuses_to_start_and_keeps_the_journal(tmp_pa
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
 
-    result = subprocess.run([CM_SIM, "serve", "--port", "0", "--quiet", "--data", str(data)], preexec_fn=small_disk,
-                            capture_output=True, text=True, timeout=LIVENESS)
+    result = subprocess.run(
+        [CM_SIM, "serve", "--port", "0", "--quiet", "--data", str(data)],
+        preexec_fn=small_disk,
+        capture_output=True,
+        text=True,
+        timeout=LIVENESS,
+    )
     assert_one_line_refusal(result.returncode, result.stderr)
     assert result.stderr.startswith(f"cm-sim: could not rewrite {data} (the file has reached its size limit)")
     assert files(tmp_path) == before
@@ -224,6 +247,7 @@ def test_a_failed_start_up_rewrite_refuses_to_start_and_keeps_the_journal(tmp_pa
 
 
 # -- a failed rewrite in the background ---------------------------------------------
+
 
 def test_a_failed_background_rewrite_is_told_in_one_line_and_loses_nothing(tmp_path, monkeypatch, capsys):
     data = tmp_path / "state.json"
@@ -261,6 +285,7 @@ def statuses(records: dict) -> dict:
 
 # -- replaying the journal --------------------------------------------------------------
 
+
 def test_a_torn_last_journal_line_is_skipped_with_a_warning_and_not_appended_to(tmp_path, capsys):
     data = tmp_path / "state.json"
     journal = tmp_path / "state.json.journal"
@@ -281,14 +306,19 @@ def test_a_torn_last_journal_line_is_skipped_with_a_warning_and_not_appended_to(
     assert [api.get(order["orderId"]).get_json() for order in (kept, later)] == [kept, later]
 
 
-@pytest.mark.parametrize("bad, problem", [
-    (b"{\"put\": [{\"namespace\n", "is not valid JSON"),
-    (b"[]\n", "is not a change record"),
-    (b"{\"put\": 5}\n", "is not a change record"),
-    (BAD_ORDER + b"\n", "holds an order that cannot be read"),
-], ids=["torn-in-the-middle", "a-list", "put-not-a-list", "an-unreadable-order"])
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        (b'{"put": [{"namespace\n', "is not valid JSON"),
+        (b"[]\n", "is not a change record"),
+        (b'{"put": 5}\n', "is not a change record"),
+        (BAD_ORDER + b"\n", "holds an order that cannot be read"),
+    ],
+    ids=["torn-in-the-middle", "a-list", "put-not-a-list", "an-unreadable-order"],
+)
 def test_a_damaged_journal_line_before_the_last_refuses_to_start_and_changes_nothing(
-        tmp_path, real, monkeypatch, capsys, bad, problem):
+    tmp_path, real, monkeypatch, capsys, bad, problem
+):
     data = tmp_path / "state.json"
     journal = tmp_path / "state.json.journal"
     data.write_bytes(real["snapshot"])
@@ -303,8 +333,9 @@ def test_a_damaged_journal_line_before_the_last_refuses_to_start_and_changes_not
 
 # -- start-up checks ----------------------------------------------------------------------
 
+
 def truncated(folder, real):
-    (folder / "state.json").write_bytes(real["snapshot"][:len(real["snapshot"]) // 2])
+    (folder / "state.json").write_bytes(real["snapshot"][: len(real["snapshot"]) // 2])
 
 
 def garbage(folder, real):
@@ -332,15 +363,19 @@ def a_journal_line_that_is_a_list(folder, real):
     (folder / "state.json.journal").write_bytes(b"[]\n")
 
 
-@pytest.mark.parametrize("damage, says", [
-    (truncated, "state.json is not valid JSON"),
-    (garbage, "state.json is not valid JSON"),
-    (a_list, "state.json is not a simulator data file"),
-    (orders_not_a_table, "state.json is not a simulator data file"),
-    (records_lacking_fields, "state.json: the order stored as \"1\" cannot be read"),
-    (a_folder, "state.json is a folder, not a data file"),
-    (a_journal_line_that_is_a_list, "state.json.journal line 1 is not a change record"),
-], ids=lambda value: getattr(value, "__name__", ""))
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (truncated, "state.json is not valid JSON"),
+        (garbage, "state.json is not valid JSON"),
+        (a_list, "state.json is not a simulator data file"),
+        (orders_not_a_table, "state.json is not a simulator data file"),
+        (records_lacking_fields, 'state.json: the order stored as "1" cannot be read'),
+        (a_folder, "state.json is a folder, not a data file"),
+        (a_journal_line_that_is_a_list, "state.json.journal line 1 is not a change record"),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
 def test_a_data_file_that_cannot_be_used_is_refused_in_one_line(tmp_path, real, monkeypatch, capsys, damage, says):
     damage(tmp_path, real)
     before = files(tmp_path)
@@ -356,6 +391,7 @@ def test_a_data_file_in_a_missing_folder_is_refused_in_one_line(tmp_path, monkey
 
 
 # -- permissions (as the unprivileged user 65534: root may write anything) ------------------
+
 
 @pytest.fixture(scope="module")
 def nobody():
@@ -405,11 +441,15 @@ def unreadable_file(folder: Path) -> Path:
     return folder / "state.json"
 
 
-@pytest.mark.parametrize("setup, says", [
-    (read_only_folder, "cannot create files in {folder} (it is not writable)"),
-    (read_only_file, "{folder}/state.json cannot be opened for reading and writing (permission denied)"),
-    (unreadable_file, "{folder}/state.json cannot be opened for reading and writing (permission denied)"),
-], ids=lambda value: getattr(value, "__name__", ""))
+@pytest.mark.parametrize(
+    "setup, says",
+    [
+        (read_only_folder, "cannot create files in {folder} (it is not writable)"),
+        (read_only_file, "{folder}/state.json cannot be opened for reading and writing (permission denied)"),
+        (unreadable_file, "{folder}/state.json cannot be opened for reading and writing (permission denied)"),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
 def test_storage_the_server_cannot_write_is_refused_at_start(shared, setup, says):
     folder = shared / "data"
     folder.mkdir()

@@ -1,7 +1,8 @@
 """`cm-sim serve` as a partner runs it: real process, real HTTP, the getting-started walk-through."""
+
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_getting_started_walkthrough_over_http_and_a_restart(data_file):
         assert refused.json() == {"code": "generic_error", "message": "Order cannot be replaced in status Issued"}
 
         # 4. listOrdersByPartner with the page's filters
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         window = {
             "status": "Issued",
             "receivedAtFrom": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -71,14 +72,18 @@ def test_getting_started_walkthrough_over_http_and_a_restart(data_file):
         assert deleted.status_code == 200
         assert (deleted.json()["status"], deleted.json()["items"]) == ("Cancelled", [])
         assert requests.get(order["manifestUrl"], timeout=10).status_code == 404
-        before = [server.call("GET", f"/{o}").text.replace(server.url, "") for o in (order["orderId"], draft["orderId"])]
+        before = [
+            server.call("GET", f"/{o}").text.replace(server.url, "") for o in (order["orderId"], draft["orderId"])
+        ]
     finally:
         server.stop()
 
     restarted = Served("--data", str(data_file), "--seed", "42")
     try:
         # manifest URLs follow the host the client calls, so compare them without it
-        after = [restarted.call("GET", f"/{o}").text.replace(restarted.url, "") for o in (order["orderId"], draft["orderId"])]
+        after = [
+            restarted.call("GET", f"/{o}").text.replace(restarted.url, "") for o in (order["orderId"], draft["orderId"])
+        ]
         assert after == before
         again = restarted.call("POST", json=seed_create_body())
         assert again.json()["message"].startswith("An order with sellToOrderReference 'PARTNER-ORDER-2026-00042'")
@@ -96,7 +101,9 @@ def test_issuance_failure_and_recovery_over_http():
             "code": "generic_error",
             "message": "Expected visit date 2026-06-01 for admission code CASTLE is in the past.",
         }
-        [summary] = server.call("GET", f"/orders/{DEMO}", params={"sellToOrderReference": body["sellToOrderReference"]}).json()
+        [summary] = server.call(
+            "GET", f"/orders/{DEMO}", params={"sellToOrderReference": body["sellToOrderReference"]}
+        ).json()
         assert summary["status"] == "Error"
         fixed = server.call("PUT", f"/{summary['orderId']}", json=seed_create_body(visit_date=visit_day()))
         assert (fixed.status_code, fixed.json()["status"]) == (200, "Issued")
@@ -131,7 +138,9 @@ def test_console_prints_a_line_per_request_unless_quiet():
     *printed, clock, stopped = server.stop().splitlines()
     assert clock.endswith(" - GET /_sim/clock 200 " + clock.split()[-2] + " -")
     order_id = created.json()["orderId"]
-    assert printed[-2].endswith(f" {TENANT}/production/CRONUS International Ltd. create 201 " + printed[-2].split()[-2] + f" {order_id}")
+    assert printed[-2].endswith(
+        f" {TENANT}/production/CRONUS International Ltd. create 201 " + printed[-2].split()[-2] + f" {order_id}"
+    )
     assert " get 400 " in printed[-1] and printed[-1].endswith(" not-a-guid generic_error: Invalid order id")
     assert stopped == "cm-sim stopped"
     quiet = Served()
@@ -153,12 +162,20 @@ def test_a_server_starts_from_an_exported_state(tmp_path):
     finally:
         second.stop()
     cm_sim = str(Path(sys.executable).with_name("cm-sim"))
-    again = subprocess.run([cm_sim, "serve", "--port", "0", "--state", str(state), "--data", str(data)],
-                           capture_output=True, text=True, timeout=30)
-    assert (again.returncode, again.stderr) == (2, f"cm-sim: --state {state}: the data file {data} already holds "
-                                                   "orders; start without --state, or with a new --data file\n")
+    again = subprocess.run(
+        [cm_sim, "serve", "--port", "0", "--state", str(state), "--data", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (again.returncode, again.stderr) == (
+        2,
+        f"cm-sim: --state {state}: the data file {data} already holds "
+        "orders; start without --state, or with a new --data file\n",
+    )
     state.write_text('{"orders": 5}')
-    bad = subprocess.run([cm_sim, "serve", "--port", "0", "--state", str(state)], capture_output=True, text=True,
-                         timeout=30)
+    bad = subprocess.run(
+        [cm_sim, "serve", "--port", "0", "--state", str(state)], capture_output=True, text=True, timeout=30
+    )
     assert bad.returncode == 2 and bad.stderr.startswith(f"cm-sim: --state {state} is not a state exported by ")
     assert "Traceback" not in bad.stderr

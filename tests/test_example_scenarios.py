@@ -1,4 +1,5 @@
 """Every file in scenarios/ loads and does what its description says."""
+
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from simulator import Backend, create_app
 from simulator.scenario import load_scenario
 from simulator.transport import TransportFault
-from tests.helpers import Api, DEMO, TENANT, TUESDAY, assert_error, line, order_body
+from tests.helpers import DEMO, TENANT, TUESDAY, Api, assert_error, line, order_body
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -22,35 +23,49 @@ def check_default(client, api):
 
 def check_invalid_component_schedule(client, api):
     body = order_body(reference="P1", items=[line(item="32001", visit_date=TUESDAY)])
-    assert_error(api.create(body), 400, f"Admission Code TOUR has no available time slots for expected visit date {TUESDAY}.")
+    assert_error(
+        api.create(body), 400, f"Admission Code TOUR has no available time slots for expected visit date {TUESDAY}."
+    )
     error = api.find("P1")
     assert error["status"] == "Error"
     assert api.replace(error["orderId"], body).get_json()["status"] == "Issued"
 
 
 def check_sold_out(client, api):
-    message = (f"The reservation capacity for TOUR at {TUESDAY} 10:00:00 has been exceeded. "
-               "A maximum of 0 with method SALES is permitted. This action would make it 1.")
-    assert_error(api.create(order_body(items=[line(item="31010", visit_date=TUESDAY, visit_time="10:00:00")])), 400, message)
+    message = (
+        f"The reservation capacity for TOUR at {TUESDAY} 10:00:00 has been exceeded. "
+        "A maximum of 0 with method SALES is permitted. This action would make it 1."
+    )
+    assert_error(
+        api.create(order_body(items=[line(item="31010", visit_date=TUESDAY, visit_time="10:00:00")])), 400, message
+    )
     assert api.create(order_body(reference="CASTLE-ONLY", items=[line(visit_date=TUESDAY)])).status_code == 201
 
 
 def check_past_visit_date(client, api):
-    assert_error(api.create(order_body(items=[line(visit_date="2029-12-31")])), 400,
-                 "Expected visit date 2029-12-31 for admission code CASTLE is in the past.")
+    assert_error(
+        api.create(order_body(items=[line(visit_date="2029-12-31")])),
+        400,
+        "Expected visit date 2029-12-31 for admission code CASTLE is in the past.",
+    )
     order = api.created(order_body(reference="LATER", items=[line(visit_date="2030-01-01")]))
     assert order["receivedAt"] == "2030-01-01T09:00:00Z"
 
 
 def check_external_reference_in_use(client, api):
     body = order_body(items=[line(wallet={"externalReferenceNumbers": ["EXT-9"]})])
-    assert_error(api.create(body), 400,
-                 "The selected external reference is already in use with another wallet. Requested reference: EXT-9")
+    assert_error(
+        api.create(body),
+        400,
+        "The selected external reference is already in use with another wallet. Requested reference: EXT-9",
+    )
     assert api.find("REF-1")["status"] == "Error"
 
 
 def check_ticket_numbers_exhausted(client, api):
-    assert_error(api.create(order_body()), 400, "Unable to generate a unique pre-assigned ticket number after 10 attempts.")
+    assert_error(
+        api.create(order_body()), 400, "Unable to generate a unique pre-assigned ticket number after 10 attempts."
+    )
     assert api.list(DEMO).get_json() == []
     assert api.create(order_body()).status_code == 201
 
@@ -65,7 +80,9 @@ def check_confirm_fails(client, api):
 def check_stuck_in_processing(client, api):
     assert api.create(order_body()).status_code == 503
     order_id = api.find("REF-1")["orderId"]
-    assert api.delete(order_id).get_json()["message"] == "Order is currently being processed; retry once it has settled."
+    assert (
+        api.delete(order_id).get_json()["message"] == "Order is currently being processed; retry once it has settled."
+    )
     assert client.post(f"/_sim/orders/{order_id}/release").get_json()["status"] == "Issued"
 
 

@@ -1,4 +1,5 @@
 """The fault book on its own: which calls a rule matches, when it fires, how long it lives."""
+
 import random
 
 import pytest
@@ -72,31 +73,43 @@ def test_latency_rules_add_up_and_the_first_other_outcome_decides():
     assert [rule["fired"] for rule in faults.describe()] == [1, 1, 1, 0]
 
 
-@pytest.mark.parametrize("rule, matching, other", [
-    ({"operation": "get"}, call(operation="get"), call()),
-    ({"company": "CRONUS"}, call(), call(namespace=OTHER)),
-    ({"partner": "p1"}, call(), call(partner="p2")),
-    ({"reference": "vip-*"}, call(reference="VIP-42"), call(reference="REF-VIP-42")),
-    ({"reference": "vip-?"}, call(reference="VIP-4"), call(reference="VIP-42")),  # calls carry references uppercased
-    ({"item": "31010"}, call(items=("31001", "31010")), call()),
-])
+@pytest.mark.parametrize(
+    "rule, matching, other",
+    [
+        ({"operation": "get"}, call(operation="get"), call()),
+        ({"company": "CRONUS"}, call(), call(namespace=OTHER)),
+        ({"partner": "p1"}, call(), call(partner="p2")),
+        ({"reference": "vip-*"}, call(reference="VIP-42"), call(reference="REF-VIP-42")),
+        (
+            {"reference": "vip-?"},
+            call(reference="VIP-4"),
+            call(reference="VIP-42"),
+        ),  # calls carry references uppercased
+        ({"item": "31010"}, call(items=("31001", "31010")), call()),
+    ],
+)
 def test_a_rule_matches_on_each_of_its_keys(rule, matching, other):
     faults = book({**rule, "respond": 503})
     assert fired(faults, [matching, other]) == [["rule-1"], []]
 
 
-@pytest.mark.parametrize("outcome, operations", [
-    ({"fail_issuance": "x"}, {"create", "replace"}),
-    ({"reject": "x"}, {"create", "replace"}),
-    ({"stick_in_processing": True}, {"create", "replace"}),
-    ({"fail_confirm": "x"}, {"confirm"}),
-    ({"respond": 503}, {"create", "get", "list", "confirm", "replace", "delete"}),
-    ({"transport": "reset"}, {"create", "get", "list", "confirm", "replace", "delete"}),
-])
+@pytest.mark.parametrize(
+    "outcome, operations",
+    [
+        ({"fail_issuance": "x"}, {"create", "replace"}),
+        ({"reject": "x"}, {"create", "replace"}),
+        ({"stick_in_processing": True}, {"create", "replace"}),
+        ({"fail_confirm": "x"}, {"confirm"}),
+        ({"respond": 503}, {"create", "get", "list", "confirm", "replace", "delete"}),
+        ({"transport": "reset"}, {"create", "get", "list", "confirm", "replace", "delete"}),
+    ],
+)
 def test_an_outcome_matches_only_the_operations_it_applies_to(outcome, operations):
     faults = book(outcome)
     every = ["create", "get", "list", "confirm", "replace", "delete"]
-    assert {operation for operation in every if fired(faults, [call(operation=operation)]) == [["rule-1"]]} == operations
+    assert {
+        operation for operation in every if fired(faults, [call(operation=operation)]) == [["rule-1"]]
+    } == operations
 
 
 def test_a_rule_id_is_unique_and_rules_come_and_go_by_id():

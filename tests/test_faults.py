@@ -1,8 +1,9 @@
 """Fault rules: matching, lifetimes, and every domain and gateway outcome (in process)."""
+
 import pytest
 
 from simulator.transport import TransportFault
-from tests.helpers import Api, DEMO, PLAIN, TENANT, TUESDAY, assert_error, line, order_body
+from tests.helpers import DEMO, PLAIN, TENANT, TUESDAY, Api, assert_error, line, order_body
 
 
 @pytest.fixture
@@ -11,6 +12,7 @@ def rules(client):
         response = client.post("/_sim/faults", json=list(rules))
         assert response.status_code == status, response.get_json()
         return response.get_json()
+
     return add
 
 
@@ -19,7 +21,14 @@ def fired(client, rule_id):
 
 
 def test_fail_issuance_leaves_the_order_in_error_and_replace_recovers_it(api, client, rules):
-    rules({"id": "boom", "operation": "create", "fail_issuance": "Admission Code {admission} has no available time slots for expected visit date {visit_date}."})
+    rules(
+        {
+            "id": "boom",
+            "operation": "create",
+            "fail_issuance": "Admission Code {admission} has no available time slots "
+            "for expected visit date {visit_date}.",
+        }
+    )
     body = order_body(reference="F1", items=[line(item="31010", visit_date=TUESDAY)])
     message = f"Admission Code TOUR has no available time slots for expected visit date {TUESDAY}."
     assert_error(api.create(body), 400, message)
@@ -53,8 +62,14 @@ def test_nth_matching_call_only(api, client, rules):
     assert api.create(order_body(reference="A1")).status_code == 201
     assert_error(api.create(order_body(reference="A2")), 400, "the second create fails")
     assert api.create(order_body(reference="A3")).status_code == 201
-    assert fired(client, "second") == {"id": "second", "description": "", "outcome": "fail_issuance",
-                                       "matched": 3, "fired": 1, "remaining": 0}
+    assert fired(client, "second") == {
+        "id": "second",
+        "description": "",
+        "outcome": "fail_issuance",
+        "matched": 3,
+        "fired": 1,
+        "remaining": 0,
+    }
 
 
 def test_probability_with_a_seed_is_repeatable(client):
@@ -71,13 +86,16 @@ def test_probability_with_a_seed_is_repeatable(client):
     assert 5 < first.count(503) < 25
 
 
-@pytest.mark.parametrize("criterion, matching, other", [
-    ({"partner": PLAIN}, order_body(partner=PLAIN), order_body()),
-    ({"reference": "vip-*"}, order_body(reference="vip-7"), order_body(reference="REGULAR")),
-    ({"item": "31010"}, order_body(items=[line(), line(item="31010", visit_date=TUESDAY)]), order_body()),
-    ({"company": "CRONUS International Ltd."}, order_body(), None),
-    ({"tenant": TENANT, "environment": "production"}, order_body(), None),
-])
+@pytest.mark.parametrize(
+    "criterion, matching, other",
+    [
+        ({"partner": PLAIN}, order_body(partner=PLAIN), order_body()),
+        ({"reference": "vip-*"}, order_body(reference="vip-7"), order_body(reference="REGULAR")),
+        ({"item": "31010"}, order_body(items=[line(), line(item="31010", visit_date=TUESDAY)]), order_body()),
+        ({"company": "CRONUS International Ltd."}, order_body(), None),
+        ({"tenant": TENANT, "environment": "production"}, order_body(), None),
+    ],
+)
 def test_rules_match_on_call_attributes(client, rules, criterion, matching, other):
     rules({**criterion, "operation": "create", "fail_issuance": "matched"})
     api = Api(client)
@@ -115,9 +133,14 @@ def test_stuck_in_processing_until_released(api, client, rules):
     order_id = stuck["orderId"]
     assert_error(api.delete(order_id), 400, "Order is currently being processed; retry once it has settled.")
     assert_error(api.confirm(order_id), 400, "Order cannot be confirmed in status Processing...")
-    assert_error(api.replace(order_id, order_body(reference="STUCK-1")), 400, "Order cannot be replaced in status Processing...")
-    assert_error(api.create(order_body(reference="STUCK-1")), 400,
-                 "An order with sellToOrderReference 'STUCK-1' already exists for partner 'Demo Sales Channel'")
+    assert_error(
+        api.replace(order_id, order_body(reference="STUCK-1")), 400, "Order cannot be replaced in status Processing..."
+    )
+    assert_error(
+        api.create(order_body(reference="STUCK-1")),
+        400,
+        "An order with sellToOrderReference 'STUCK-1' already exists for partner 'Demo Sales Channel'",
+    )
     released = client.post(f"/_sim/orders/{order_id}/release")
     assert released.status_code == 200
     assert released.get_json()["status"] == "Issued"
@@ -136,8 +159,11 @@ def test_gateway_answers_429_and_503_and_nothing_happens(api, rules):
 
 
 def test_latency_rules_add_up_and_do_not_decide(api, client, rules):
-    rules({"id": "slow", "latency_ms": 1}, {"id": "jitter", "latency": {"distribution": "uniform", "min_ms": 0, "max_ms": 2}},
-          {"id": "fail", "operation": "create", "fail_issuance": "after the wait"})
+    rules(
+        {"id": "slow", "latency_ms": 1},
+        {"id": "jitter", "latency": {"distribution": "uniform", "min_ms": 0, "max_ms": 2}},
+        {"id": "fail", "operation": "create", "fail_issuance": "after the wait"},
+    )
     assert_error(api.create(order_body()), 400, "after the wait")
     [entry] = client.get("/_sim/journal?operation=create").get_json()
     assert entry["faults"] == ["slow", "jitter", "fail"]
@@ -157,12 +183,15 @@ def test_first_decisive_rule_wins_and_later_ones_do_not_fire(api, client, rules)
     assert (fired(client, "one")["fired"], fired(client, "two")["fired"]) == (1, 0)
 
 
-@pytest.mark.parametrize("rule, message", [
-    ({"respond": 500}, "request: 0.respond: Must be one of: 429, 503."),
-    ({"operation": "get", "fail_confirm": "x"}, "request: 0.operation: fail_confirm applies to confirm only"),
-    ({"respond": 429, "latency_ms": 5}, "request: 0: give exactly one outcome of"),
-    ({"respond": 429, "colour": "red"}, "request: 0.colour: Unknown field."),
-])
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        ({"respond": 500}, "request: 0.respond: Must be one of: 429, 503."),
+        ({"operation": "get", "fail_confirm": "x"}, "request: 0.operation: fail_confirm applies to confirm only"),
+        ({"respond": 429, "latency_ms": 5}, "request: 0: give exactly one outcome of"),
+        ({"respond": 429, "colour": "red"}, "request: 0.colour: Unknown field."),
+    ],
+)
 def test_bad_rules_are_refused_with_the_key(client, rule, message):
     response = client.post("/_sim/faults", json=rule)
     assert response.status_code == 400
@@ -182,9 +211,11 @@ def test_rules_are_listed_removed_and_cleared(client, rules):
 
 def test_a_rule_is_not_spent_by_a_call_it_could_not_apply_to(api, client, rules):
     api.created(order_body(reference="LOSE-1", paid=False))
-    rules({"id": "issue", "operation": "create", "times": 1, "reference": "R*", "fail_issuance": "boom"},
-          {"id": "confirm", "operation": "confirm", "times": 1, "fail_confirm": "no"},
-          {"id": "lose", "operation": "create", "times": 1, "reference": "LOSE-*", "lose_response": "reset"})
+    rules(
+        {"id": "issue", "operation": "create", "times": 1, "reference": "R*", "fail_issuance": "boom"},
+        {"id": "confirm", "operation": "confirm", "times": 1, "fail_confirm": "no"},
+        {"id": "lose", "operation": "create", "times": 1, "reference": "LOSE-*", "lose_response": "reset"},
+    )
     refused = api.create(order_body(reference="R1", partner="00000000-1111-2222-3333-444444444444"))
     assert refused.get_json()["message"].startswith("Unknown partnerId")
     assert fired(client, "issue")["fired"] == 0
@@ -196,8 +227,11 @@ def test_a_rule_is_not_spent_by_a_call_it_could_not_apply_to(api, client, rules)
     draft = api.created(order_body(reference="R4", paid=False))
     assert_error(api.confirm(draft["orderId"]), 400, "no")
 
-    assert_error(api.create(order_body(reference="LOSE-1")), 400,
-                 "An order with sellToOrderReference 'LOSE-1' already exists for partner 'Demo Sales Channel'")
+    assert_error(
+        api.create(order_body(reference="LOSE-1")),
+        400,
+        "An order with sellToOrderReference 'LOSE-1' already exists for partner 'Demo Sales Channel'",
+    )
     assert fired(client, "lose")["fired"] == 0
     with pytest.raises(TransportFault):
         api.create(order_body(reference="LOSE-2"))
@@ -218,6 +252,8 @@ def test_the_rate_window_forgets_calls_when_the_clock_goes_back(tmp_path):
 
 
 def test_templates_fill_only_known_placeholders(api, rules):
-    rules({"operation": "create", "times": 1, "fail_issuance": "{admission} {admission:>999} {admission.__class__} {x}"})
+    rules(
+        {"operation": "create", "times": 1, "fail_issuance": "{admission} {admission:>999} {admission.__class__} {x}"}
+    )
     message = api.create(order_body()).get_json()["message"]
     assert message == "CASTLE {admission:>999} {admission.__class__} {x}"

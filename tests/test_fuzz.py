@@ -1,5 +1,6 @@
 """Property: whatever a client sends, the answer is a 2xx order or a 4xx JSON error, never 5xx,
 and a rejected request changes nothing."""
+
 import logging
 
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,15 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
-FIELDS = ["partnerId", "sellToOrderReference", "items", "sellToEmail", "sellToName", "sellToLanguage", "paymentReference"]
+FIELDS = [
+    "partnerId",
+    "sellToOrderReference",
+    "items",
+    "sellToEmail",
+    "sellToName",
+    "sellToLanguage",
+    "paymentReference",
+]
 LINE_FIELDS = ["itemNumber", "visitDate", "visitTime", "quantity", "wallet", "sellToName"]
 WALLET_FIELDS = ["names", "externalReferenceNumbers", "componentSchedule"]
 
@@ -28,8 +37,15 @@ class Recorder(logging.Handler):
 
 
 def mutated_bodies():
-    base = order_body(items=[line(), line(item="32001", wallet={"componentSchedule": [
-        {"itemNumber": "31010", "visitDate": TUESDAY, "visitTime": "10:00:00"}]})])
+    base = order_body(
+        items=[
+            line(),
+            line(
+                item="32001",
+                wallet={"componentSchedule": [{"itemNumber": "31010", "visitDate": TUESDAY, "visitTime": "10:00:00"}]},
+            ),
+        ]
+    )
 
     def mutate(choice):
         kind, key, value = choice
@@ -73,9 +89,14 @@ def test_create_never_fails_on_the_server_side(body, reference):
 
 
 @settings(max_examples=100, deadline=None)
-@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
-       path=st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="/?#%"), max_size=12), max_size=4),
-       body=json_values)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    path=st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="/?#%"), max_size=12),
+        max_size=4,
+    ),
+    body=json_values,
+)
 def test_any_path_answers_json_below_500(method, path, body):
     RECORDER.records.clear()  # only what this example caused
     response = CLIENT.open(BASE + "/" + "/".join(path), method=method, json=body, headers=HEADERS)

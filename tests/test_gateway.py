@@ -1,4 +1,5 @@
 """What scenarios switch on in front of the API: keys, restricted namespaces, rate limits."""
+
 import threading
 import time
 
@@ -34,17 +35,29 @@ def test_listed_keys_only(tmp_path):
     client, _ = client_with(tmp_path, KEYS)
     assert Api(client, headers={"x-np-api-key": "full-key"}).create(order_body()).status_code == 201
     assert_error(Api(client, headers={"x-np-api-key": "other"}).list(DEMO), 401, "Invalid API key", code="unauthorized")
-    assert_error(Api(client, headers={"x-np-api-key": "no-permission-key"}).list(DEMO), 403,
-                 "Missing permissions: NPR API Channel Mgr")
+    assert_error(
+        Api(client, headers={"x-np-api-key": "no-permission-key"}).list(DEMO),
+        403,
+        "Missing permissions: NPR API Channel Mgr",
+    )
 
 
-@pytest.mark.parametrize("path, code, message", [
-    ("/00000000-0000-0000-0000-000000000000/production/CRONUS International Ltd./channelManager",
-     "saas_tenant_not_found", "Tenant '00000000-0000-0000-0000-000000000000' not found"),
-    (f"/{TENANT}/sandbox/CRONUS International Ltd./channelManager", "saas_environment_not_found",
-     "Environment 'sandbox' not found"),
-    (f"/{TENANT}/production/Other Ltd./channelManager", "saas_company_not_found", "Company 'Other Ltd.' not found"),
-])
+@pytest.mark.parametrize(
+    "path, code, message",
+    [
+        (
+            "/00000000-0000-0000-0000-000000000000/production/CRONUS International Ltd./channelManager",
+            "saas_tenant_not_found",
+            "Tenant '00000000-0000-0000-0000-000000000000' not found",
+        ),
+        (
+            f"/{TENANT}/sandbox/CRONUS International Ltd./channelManager",
+            "saas_environment_not_found",
+            "Environment 'sandbox' not found",
+        ),
+        (f"/{TENANT}/production/Other Ltd./channelManager", "saas_company_not_found", "Company 'Other Ltd.' not found"),
+    ],
+)
 def test_restricted_namespaces(tmp_path, path, code, message):
     client, _ = client_with(tmp_path, NAMESPACES)
     assert_error(Api(client, path).list(DEMO), 404, message, code=code)
@@ -52,8 +65,11 @@ def test_restricted_namespaces(tmp_path, path, code, message):
 
 
 def test_requests_per_window_follow_the_simulated_clock(tmp_path):
-    client, _ = client_with(tmp_path, "[limits]\nrequests_per_window = 3\nwindow_seconds = 60\n"
-                                      '[clock]\nnow = "2026-05-15T09:30:00Z"\nfrozen = true\n')
+    client, _ = client_with(
+        tmp_path,
+        "[limits]\nrequests_per_window = 3\nwindow_seconds = 60\n"
+        '[clock]\nnow = "2026-05-15T09:30:00Z"\nfrozen = true\n',
+    )
     api = Api(client)
     assert [api.list(DEMO).status_code for _ in range(4)] == [200, 200, 200, 429]
     assert api.list(DEMO).get_json()["code"] == "too_many_requests"
@@ -82,7 +98,8 @@ def test_concurrency_over_the_queue_is_429(tmp_path):
 
 def test_a_queued_call_that_waits_too_long_is_503(tmp_path):
     client, thread, first = concurrent_setup(
-        tmp_path, "[limits]\nmax_concurrent = 1\nmax_queued = 5\nqueue_timeout_seconds = 0.2\n")
+        tmp_path, "[limits]\nmax_concurrent = 1\nmax_queued = 5\nqueue_timeout_seconds = 0.2\n"
+    )
     response = Api(client).list(DEMO)
     assert response.status_code == 503
     assert response.get_json()["code"] == "service_unavailable"

@@ -1,11 +1,10 @@
 """Issuance: packages and component schedules, group tickets, capacity, failures -> Error."""
+
 from tests.helpers import DEMO, assert_error, line, order_body, past_day, visit_day
 
 
 def schedule(*entries):
-    return {"componentSchedule": [
-        {"itemNumber": item, "visitDate": day, "visitTime": at} for item, day, at in entries
-    ]}
+    return {"componentSchedule": [{"itemNumber": item, "visitDate": day, "visitTime": at} for item, day, at in entries]}
 
 
 def test_package_gives_one_wallet_per_unit_with_a_ticket_per_component(api):
@@ -57,7 +56,9 @@ def test_invalid_component_schedule_leaves_the_order_in_error(api):
 
 def test_group_ticket_is_one_wallet_priced_for_the_group(api, backend):
     day = visit_day()
-    order = api.created(order_body(items=[line(item="33001", quantity=12, visit_date=day, wallet={"names": ["School"]})]))
+    order = api.created(
+        order_body(items=[line(item="33001", quantity=12, visit_date=day, wallet={"names": ["School"]})])
+    )
     [item] = order["items"]
     assert item["quantity"] == 12
     [wallet] = item["wallets"]
@@ -84,26 +85,44 @@ def test_tour_binds_the_slot_nearest_the_visit_time(api, backend):
 
 def test_capacity_is_consumed_and_exceeding_it_fails(api):
     day = visit_day(weekday=5)
-    api.created(order_body(reference="T1", items=[line(item="31010", quantity=8, visit_date=day, visit_time="10:00:00")]))
-    response = api.create(order_body(reference="T2", items=[line(item="31010", quantity=3, visit_date=day, visit_time="10:00:00")]))
+    api.created(
+        order_body(reference="T1", items=[line(item="31010", quantity=8, visit_date=day, visit_time="10:00:00")])
+    )
+    response = api.create(
+        order_body(reference="T2", items=[line(item="31010", quantity=3, visit_date=day, visit_time="10:00:00")])
+    )
     assert_error(
-        response, 400,
+        response,
+        400,
         f"The reservation capacity for TOUR at {day} 10:00:00 has been exceeded. "
         "A maximum of 10 with method SALES is permitted. This action would make it 11.",
     )
     assert api.find("T2")["status"] == "Error"
     # the failed order holds no capacity: two more still fit
-    api.created(order_body(reference="T3", items=[line(item="31010", quantity=2, visit_date=day, visit_time="10:00:00")]))
+    api.created(
+        order_body(reference="T3", items=[line(item="31010", quantity=2, visit_date=day, visit_time="10:00:00")])
+    )
     # another slot the same day is not affected
-    api.created(order_body(reference="T4", items=[line(item="31010", quantity=10, visit_date=day, visit_time="12:00:00")]))
+    api.created(
+        order_body(reference="T4", items=[line(item="31010", quantity=10, visit_date=day, visit_time="12:00:00")])
+    )
 
 
 def test_delete_gives_capacity_back(api):
     day = visit_day(weekday=6)
-    order = api.created(order_body(reference="D1", items=[line(item="31010", quantity=10, visit_date=day, visit_time="14:00:00")]))
-    assert api.create(order_body(reference="D2", items=[line(item="31010", visit_date=day, visit_time="14:00:00")])).status_code == 400
+    order = api.created(
+        order_body(reference="D1", items=[line(item="31010", quantity=10, visit_date=day, visit_time="14:00:00")])
+    )
+    assert (
+        api.create(
+            order_body(reference="D2", items=[line(item="31010", visit_date=day, visit_time="14:00:00")])
+        ).status_code
+        == 400
+    )
     assert api.delete(order["orderId"]).status_code == 200
-    api.created(order_body(reference="D2", items=[line(item="31010", quantity=10, visit_date=day, visit_time="14:00:00")]))
+    api.created(
+        order_body(reference="D2", items=[line(item="31010", quantity=10, visit_date=day, visit_time="14:00:00")])
+    )
 
 
 def test_replace_gives_the_old_capacity_back(api):
@@ -114,14 +133,20 @@ def test_replace_gives_the_old_capacity_back(api):
     replaced = api.replace(order["orderId"], order_body(reference="R1", paid=False, items=tours))
     assert replaced.status_code == 200
     assert replaced.get_json()["status"] == "Draft"
-    assert api.create(order_body(reference="R2", items=[line(item="31010", visit_date=day, visit_time="10:00:00")])).status_code == 400
+    assert (
+        api.create(
+            order_body(reference="R2", items=[line(item="31010", visit_date=day, visit_time="10:00:00")])
+        ).status_code
+        == 400
+    )
 
 
 def test_group_ticket_larger_than_capacity_fails(api):
     day = visit_day()
     response = api.create(order_body(reference="BIG", items=[line(item="33001", quantity=2001, visit_date=day)]))
     assert_error(
-        response, 400,
+        response,
+        400,
         f"The reservation capacity for CASTLE at {day} 09:00:00 has been exceeded. "
         "A maximum of 2000 with method SALES is permitted. This action would make it 2001.",
     )
@@ -130,14 +155,22 @@ def test_group_ticket_larger_than_capacity_fails(api):
 def test_external_reference_in_use_fails_issuance(api):
     api.created(order_body(reference="E1", items=[line(wallet={"externalReferenceNumbers": ["EXT-1"]})]))
     response = api.create(order_body(reference="E2", items=[line(wallet={"externalReferenceNumbers": ["EXT-1"]})]))
-    assert_error(response, 400, "The selected external reference is already in use with another wallet. Requested reference: EXT-1")
+    assert_error(
+        response,
+        400,
+        "The selected external reference is already in use with another wallet. Requested reference: EXT-1",
+    )
     assert api.find("E2")["status"] == "Error"
 
 
 def test_external_reference_repeated_within_an_order_fails(api):
     items = [line(quantity=2, wallet={"externalReferenceNumbers": ["SAME", "SAME"]})]
     response = api.create(order_body(reference="E3", items=items))
-    assert_error(response, 400, "The selected external reference is already in use with another wallet. Requested reference: SAME")
+    assert_error(
+        response,
+        400,
+        "The selected external reference is already in use with another wallet. Requested reference: SAME",
+    )
 
 
 def test_external_reference_is_free_again_after_delete(api):

@@ -1,6 +1,7 @@
 """Never lie, never lose, never starve: valid text on every partner input path, bounded memory
 and work per call, capped hangs, and unexpected errors answered in our words. Timeouts are
 liveness bounds, never speed assertions."""
+
 import json
 import logging
 import socket
@@ -30,6 +31,7 @@ def client():
 
 # -- valid text ------------------------------------------------------------------
 
+
 def test_raw_surrogate_bytes_are_stored_as_the_replacement_character(client):
     body = json.dumps(order_body(reference="RAW")).replace("Jane Doe", "Jane \udcff").encode("utf-8", "surrogateescape")
     body = body.replace(b"Jane \xff", b"Jane \xed\xa0\x80")  # a raw surrogate, not the escaped \ud800
@@ -50,6 +52,7 @@ def test_raw_surrogate_bytes_in_a_query_are_replaced(client):
 
 
 # -- bounded memory and work -------------------------------------------------------
+
 
 def test_the_request_journal_is_capped_in_entries_and_in_characters():
     journal = RequestJournal(capacity=3, max_bytes=10_000)
@@ -85,8 +88,9 @@ def test_refused_large_bodies_do_not_stay_in_memory():
         before = resident_mib(served.process.pid)
         body = json.dumps(order_body(reference="HUGE", items=[], sellToName="x" * (30 * 1024 * 1024)))
         for _ in range(10):  # 300 MB in all; each is refused (no items) and journaled
-            response = requests.post(served.url + API, data=body, timeout=60,
-                                     headers={**HEADERS, "Content-Type": "application/json"})
+            response = requests.post(
+                served.url + API, data=body, timeout=60, headers={**HEADERS, "Content-Type": "application/json"}
+            )
             assert response.status_code == 400
         assert resident_mib(served.process.pid) - before < 300, "the bodies are held after their calls"
     finally:
@@ -96,27 +100,37 @@ def test_refused_large_bodies_do_not_stay_in_memory():
 def test_an_order_holds_at_most_the_documented_number_of_wallets(client):
     half = MAX_WALLETS_PER_ORDER // 2 + 1
     response = Api(client).create(order_body(items=[line(quantity=half), line(quantity=half)]))
-    assert_error(response, 400, f"The simulator issues at most {MAX_WALLETS_PER_ORDER} wallets per order; this one "
-                                f"asks for {2 * half}. Split it into smaller orders.")
+    assert_error(
+        response,
+        400,
+        f"The simulator issues at most {MAX_WALLETS_PER_ORDER} wallets per order; this one "
+        f"asks for {2 * half}. Split it into smaller orders.",
+    )
     assert Api(client).list(DEMO).get_json() == []
 
 
 # -- no starvation ---------------------------------------------------------------
 
+
 def hang_request(server, stack: ExitStack) -> socket.socket:
     address = urlsplit(server.url)
-    connection = stack.enter_context(closing(socket.create_connection((address.hostname, address.port),
-                                                                      timeout=LIVENESS)))
-    connection.sendall(f"GET {BASE}/9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8 HTTP/1.1\r\nHost: x\r\n"
-                       f"x-np-api-key: k\r\n\r\n".encode())
+    connection = stack.enter_context(
+        closing(socket.create_connection((address.hostname, address.port), timeout=LIVENESS))
+    )
+    connection.sendall(
+        f"GET {BASE}/9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8 HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\n\r\n".encode()
+    )
     return connection
 
 
 def test_past_the_hang_limit_a_hang_is_closed_at_once_and_others_are_served():
     app = create_app(Backend(), max_hangs=3)
     with ThreadedServer(app) as server, ExitStack() as stack:
-        requests.post(server.url + "/_sim/faults", json={"operation": "get", "transport": "hang", "hang_seconds": 300},
-                      timeout=LIVENESS)
+        requests.post(
+            server.url + "/_sim/faults",
+            json={"operation": "get", "transport": "hang", "hang_seconds": 300},
+            timeout=LIVENESS,
+        )
         held = [hang_request(server, stack) for _ in range(3)]
         assert wait_for(lambda: app.extensions[HANGS_KEY].held == 3)
         extra = hang_request(server, stack)
@@ -137,8 +151,11 @@ def test_lost_timeout_magic_values_do_not_starve_the_server():
         for n in range(16):  # as many as the app has threads, each hanging for 30 s once committed
             body = json.dumps(order_body(reference=f"SIM-LOST-TIMEOUT-{n}")).encode()
             connection = stack.enter_context(closing(socket.create_connection((address.hostname, address.port))))
-            connection.sendall(f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json"
-                               f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            connection.sendall(
+                f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json"
+                f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
         assert wait_for(lambda: app.extensions[HANGS_KEY].held == 16)
         assert requests.get(server.url + "/_sim/health", timeout=LIVENESS).status_code == 200
         created = requests.post(server.url + BASE, json=order_body(), headers=HEADERS, timeout=LIVENESS)
@@ -146,6 +163,7 @@ def test_lost_timeout_magic_values_do_not_starve_the_server():
 
 
 # -- unexpected errors -----------------------------------------------------------
+
 
 def test_an_unexpected_error_answers_in_our_words_and_logs_the_traceback(client, caplog, monkeypatch):
     backend = client.application.extensions["simulator"]
@@ -182,9 +200,16 @@ def test_a_threaded_server_serves_while_a_body_is_being_refused():
     with ThreadedServer(create_app(Backend())) as server:
         body = b"{" + b" " * (8 * 1024 * 1024) + b"}"
         answers = []
-        callers = [threading.Thread(target=lambda: answers.append(requests.post(
-            server.url + API, data=body, headers={**HEADERS, "Content-Type": "application/json"}, timeout=30)))
-            for _ in range(4)]
+        callers = [
+            threading.Thread(
+                target=lambda: answers.append(
+                    requests.post(
+                        server.url + API, data=body, headers={**HEADERS, "Content-Type": "application/json"}, timeout=30
+                    )
+                )
+            )
+            for _ in range(4)
+        ]
         for caller in callers:
             caller.start()
         for caller in callers:

@@ -1,5 +1,6 @@
 """listOrdersByPartner: compact summaries, filters, order."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -26,7 +27,8 @@ def test_list_returns_compact_summaries_in_received_order(api, three_orders):
         assert list(summary) == SUMMARY_FIELDS
     first = listed[0]
     assert {k: first[k] for k in ("orderId", "status", "jobId", "manifestUrl", "receivedAt")} == {
-        k: issued[k] for k in ("orderId", "status", "jobId", "manifestUrl", "receivedAt")}
+        k: issued[k] for k in ("orderId", "status", "jobId", "manifestUrl", "receivedAt")
+    }
     assert listed[1]["manifestUrl"] == ""
     assert listed[2]["status"] == "Error"
     assert listed[2]["statusMessage"].startswith("Expected visit date")
@@ -41,8 +43,11 @@ def test_list_filters_by_one_or_more_statuses(api, three_orders):
 
 
 def test_list_rejects_an_unknown_status(api):
-    assert_error(api.list(DEMO, status="Shipped"), 400,
-                 "Invalid status filter 'Shipped': use Submitted, Scheduled, Processing, Draft, Issued, Cancelled, Error")
+    assert_error(
+        api.list(DEMO, status="Shipped"),
+        400,
+        "Invalid status filter 'Shipped': use Submitted, Scheduled, Processing, Draft, Issued, Cancelled, Error",
+    )
 
 
 def test_list_filters_by_reference_case_insensitively(api, three_orders):
@@ -52,7 +57,7 @@ def test_list_filters_by_reference_case_insensitively(api, three_orders):
 
 
 def test_list_filters_by_received_window(api, three_orders):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     early = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     late = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert len(api.list(DEMO, receivedAtFrom=early, receivedAtTo=late).get_json()) == 3

@@ -1,4 +1,5 @@
 """Manifests: served by the simulator, one page per order and per wallet, gone after teardown."""
+
 from urllib.parse import urlsplit
 
 from tests.helpers import DEMO, line, order_body

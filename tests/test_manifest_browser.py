@@ -2,6 +2,7 @@
 
 Needs Debian's `chromium` and `zbar-tools` (.ci/run installs them); skipped where they are missing.
 """
+
 import os
 import shutil
 import subprocess
@@ -16,16 +17,31 @@ from tests.helpers import BASE, HEADERS, line, order_body
 CHROMIUM = shutil.which("chromium")
 ZBARIMG = shutil.which("zbarimg")
 # CI installs them (make ui-deps): there this test must run, not skip
-pytestmark = pytest.mark.skipif(not (CHROMIUM and ZBARIMG) and not os.environ.get("CI"),
-                                reason="needs chromium and zbarimg (make ui-deps)")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and ZBARIMG) and not os.environ.get("CI"), reason="needs chromium and zbarimg (make ui-deps)"
+)
 
 
 def screenshot(url, path, profile):
     subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--window-size=1000,1400", f"--screenshot={path}", url],
-        check=True, capture_output=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--window-size=1000,1400",
+            f"--screenshot={path}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
 
 

@@ -1,4 +1,5 @@
 """OTA mode: asynchronous issuance, the worker, and the order-processed webhook."""
+
 import hashlib
 import hmac
 import json
@@ -7,8 +8,20 @@ import re
 import pytest
 
 from simulator import Backend, create_app, parse_scenario
-from tests.helpers import (BASE, DEMO, MONDAY, PLAIN, TENANT, TUESDAY, Api, Endpoint, assert_error, line, order_body,
-                           past_day)
+from tests.helpers import (
+    BASE,
+    DEMO,
+    MONDAY,
+    PLAIN,
+    TENANT,
+    TUESDAY,
+    Api,
+    Endpoint,
+    assert_error,
+    line,
+    order_body,
+    past_day,
+)
 
 OTA = """
 [ota]
@@ -60,8 +73,11 @@ def receiver():
 
 
 def subscribe(client, url, client_state="state-1"):
-    response = client.post(WEBHOOK, json={"notificationUrl": url, "eventName": "ota_cm_order_processed",
-                                          "clientState": client_state}, headers={"x-np-api-key": "k"})
+    response = client.post(
+        WEBHOOK,
+        json={"notificationUrl": url, "eventName": "ota_cm_order_processed", "clientState": client_state},
+        headers={"x-np-api-key": "k"},
+    )
     assert response.status_code == 201
     return response.get_json()
 
@@ -76,15 +92,32 @@ def test_create_answers_submitted_with_wallet_shells(ota):
     response = api.create(body)
     assert response.status_code == 201
     order = response.get_json()
-    assert list(order)[:6] == ["orderId", "status", "statusMessage", "partnerId", "sellToOrderReference",
-                               "buyFromOrderReference"]
+    assert list(order)[:6] == [
+        "orderId",
+        "status",
+        "statusMessage",
+        "partnerId",
+        "sellToOrderReference",
+        "buyFromOrderReference",
+    ]
     assert (order["status"], order["statusMessage"], order["jobId"]) == ("Submitted", "", "")
     assert re.match(r"^CM-\d{12}-[0-9A-F]{4}$", order["buyFromOrderReference"])
     assert "manifestUrl" not in order
     assert order["items"][0]["wallets"] == [
-        {"seqNo": seq, "walletId": NULL, "walletReferenceNumber": "", "externalReferenceNumber": ref, "name": "",
-         "issuedAt": "", "unitPriceExclVat": 0, "unitPriceInclVat": 0, "currencyCode": "", "assets": []}
-        for seq, ref in ((1, "E1"), (2, "E2"))]
+        {
+            "seqNo": seq,
+            "walletId": NULL,
+            "walletReferenceNumber": "",
+            "externalReferenceNumber": ref,
+            "name": "",
+            "issuedAt": "",
+            "unitPriceExclVat": 0,
+            "unitPriceInclVat": 0,
+            "currencyCode": "",
+            "assets": [],
+        }
+        for seq, ref in ((1, "E1"), (2, "E2"))
+    ]
     [summary] = api.list(DEMO).get_json()
     assert list(summary)[:4] == ["orderId", "partnerId", "sellToOrderReference", "buyFromOrderReference"]
     assert summary["status"] == "Submitted"
@@ -116,7 +149,9 @@ def test_mid_flight_answers(ota):
     order = api.created(order_body())
     for status, caption in (("Submitted", "Submitted"), ("Scheduled", "Scheduled"), ("Processing", "Processing...")):
         assert api.get(order["orderId"]).get_json()["status"] == status
-        assert_error(api.delete(order["orderId"]), 400, f"Order is mid-flight (status {caption}); retry once it has settled.")
+        assert_error(
+            api.delete(order["orderId"]), 400, f"Order is mid-flight (status {caption}); retry once it has settled."
+        )
         assert_error(api.confirm(order["orderId"]), 400, f"Order cannot be confirmed in status {caption}")
         assert_error(api.replace(order["orderId"], order_body()), 400, f"Order cannot be replaced in status {caption}")
         client.post("/_sim/ota/step")
@@ -129,8 +164,11 @@ def test_sync_processes_inside_the_call(ota, receiver):
     response = client.post(BASE + "?sync=1", json=order_body(), headers={"x-np-api-key": "k"})
     assert (response.status_code, response.get_json()["status"]) == (201, "Issued")
     assert response.get_json()["buyFromOrderReference"].startswith("CM-")
-    failed = client.post(BASE + "?sync=true", json=order_body(reference="PAST-SYNC", items=[line(item="31010", visit_date=MONDAY)]),
-                         headers={"x-np-api-key": "k"})
+    failed = client.post(
+        BASE + "?sync=true",
+        json=order_body(reference="PAST-SYNC", items=[line(item="31010", visit_date=MONDAY)]),
+        headers={"x-np-api-key": "k"},
+    )
     assert failed.get_json()["message"].startswith("Admission Code TOUR has no available time slots")
     assert client.post("/_sim/webhooks/flush").get_json() == {"flushed": True}
     assert receiver.received == []  # no event for synchronous processing
@@ -140,12 +178,18 @@ def test_past_dates_are_refused_at_request_time(ota):
     _, _, api = ota
     day = past_day()
     today = __import__("datetime").date.today().isoformat()
-    assert_error(api.create(order_body(items=[line(), line(visit_date=day)])), 400,
-                 f"items[1] visitDate must not be in the past (received {day}, local today {today})")
+    assert_error(
+        api.create(order_body(items=[line(), line(visit_date=day)])),
+        400,
+        f"items[1] visitDate must not be in the past (received {day}, local today {today})",
+    )
     schedule = {"componentSchedule": [{"itemNumber": "31010", "visitDate": day, "visitTime": "10:00:00"}]}
-    assert_error(api.create(order_body(items=[line(item="32001", wallet=schedule)])), 400,
-                 f"items[0].componentSchedule entry '31010' visitDate must not be in the past "
-                 f"(received {day}, local today {today})")
+    assert_error(
+        api.create(order_body(items=[line(item="32001", wallet=schedule)])),
+        400,
+        f"items[0].componentSchedule entry '31010' visitDate must not be in the past "
+        f"(received {day}, local today {today})",
+    )
     assert api.list(DEMO).get_json() == []
 
 
@@ -162,7 +206,9 @@ def test_issuance_failure_is_settled_in_error_and_replace_submits_again(ota, rec
     run(client)
     failed = api.get(order["orderId"]).get_json()
     assert failed["status"] == "Error"
-    assert failed["statusMessage"] == f"Admission Code TOUR has no available time slots for expected visit date {MONDAY}."
+    assert (
+        failed["statusMessage"] == f"Admission Code TOUR has no available time slots for expected visit date {MONDAY}."
+    )
     replaced = api.replace(order["orderId"], order_body(items=[line(item="31010", visit_date=TUESDAY)])).get_json()
     assert (replaced["status"], replaced["buyFromOrderReference"]) == ("Submitted", order["buyFromOrderReference"])
     run(client)
@@ -190,13 +236,17 @@ def test_the_sweeps(ota):
     client.post("/_sim/clock/advance", json={"minutes": 61})
     run(client)
     swept = api.get(stuck["orderId"]).get_json()
-    assert (swept["status"], swept["statusMessage"]) == ("Error", "Order was stuck in Processing for over 1 hour and "
-                                                         "was automatically marked as Error. Inspect and either re-Process or Delete.")
+    assert (swept["status"], swept["statusMessage"]) == (
+        "Error",
+        "Order was stuck in Processing for over 1 hour and "
+        "was automatically marked as Error. Inspect and either re-Process or Delete.",
+    )
     waiting = api.created(order_body(reference="WAITING", items=[line(visit_date="2031-06-03")]))
     client.post("/_sim/ota/step")
     assert api.get(waiting["orderId"]).get_json()["status"] == "Scheduled"
     client.post("/_sim/clock/advance", json={"minutes": 6})
     from simulator.ota import PROCESSING_TOO_LONG, SCHEDULED_TOO_LONG
+
     backend.channel_manager.sweep(SCHEDULED_TOO_LONG, PROCESSING_TOO_LONG)  # a worker that stalled after scheduling
     assert api.get(waiting["orderId"]).get_json()["status"] == "Submitted"
 
@@ -232,6 +282,7 @@ cadence_seconds = 0
 
 # -- webhooks ----------------------------------------------------------------
 
+
 def test_subscriptions(ota, receiver):
     _, client, _ = ota
     created = subscribe(client, receiver.url)
@@ -245,11 +296,17 @@ def test_subscriptions(ota, receiver):
     assert client.get(f"{WEBHOOK}/{created['id']}", headers={"x-np-api-key": "k"}).get_json() == created
     assert client.delete(f"{WEBHOOK}/{created['id']}", headers={"x-np-api-key": "k"}).status_code == 204
     assert client.get(f"{WEBHOOK}/{created['id']}", headers={"x-np-api-key": "k"}).status_code == 404
-    bad = client.post(WEBHOOK, json={"notificationUrl": receiver.url, "eventName": "x", "clientState": "s" * 51},
-                      headers={"x-np-api-key": "k"})
+    bad = client.post(
+        WEBHOOK,
+        json={"notificationUrl": receiver.url, "eventName": "x", "clientState": "s" * 51},
+        headers={"x-np-api-key": "k"},
+    )
     assert bad.status_code == 400
-    bad_app = client.post(WEBHOOK, json={"notificationUrl": receiver.url, "eventName": "x", "appId": {"a": 1}},
-                          headers={"x-np-api-key": "k"})
+    bad_app = client.post(
+        WEBHOOK,
+        json={"notificationUrl": receiver.url, "eventName": "x", "appId": {"a": 1}},
+        headers={"x-np-api-key": "k"},
+    )
     assert bad_app.get_json()["message"] == "appId must be a GUID"
 
 
@@ -264,8 +321,11 @@ def test_delivery_in_the_documented_envelope_with_a_signature(ota, receiver):
     assert event["eventName"] == "ota_cm_order_processed" and event["eventVersion"] == "1.0"
     assert event["clientState"] == "shared-secret"
     assert event["companyName"] == "CRONUS International Ltd."
-    assert event["payload"] == {"orderId": order["orderId"], "buyFromOrderReference": order["buyFromOrderReference"],
-                                "status": "Issued"}
+    assert event["payload"] == {
+        "orderId": order["orderId"],
+        "buyFromOrderReference": order["buyFromOrderReference"],
+        "status": "Issued",
+    }
     expected = hmac.new(b"s3cret", raw, hashlib.sha256).hexdigest()
     assert headers["x-sim-signature"] == f"sha256={expected}"
     [entry] = client.get("/_sim/journal?operation=webhook_delivery").get_json()
@@ -287,13 +347,20 @@ def test_failed_deliveries_are_retried(ota):
         failing.close()
 
 
-@pytest.mark.parametrize("setting, check", [
-    ("drop = 1", lambda received, outcomes: received == [] and outcomes == ["dropped", "dropped"]),
-    ("duplicate = 1", lambda received, outcomes: len(received) == 4 and outcomes.count("duplicate") == 2),
-    ("delay_ms = 50", lambda received, outcomes: len(received) == 2 and outcomes == ["delivered"] * 2),
-    ("out_of_order = true", lambda received, outcomes: [r[1]["value"][0]["payload"]["buyFromOrderReference"]
-                                                        for r in received] == "reversed"),
-])
+@pytest.mark.parametrize(
+    "setting, check",
+    [
+        ("drop = 1", lambda received, outcomes: received == [] and outcomes == ["dropped", "dropped"]),
+        ("duplicate = 1", lambda received, outcomes: len(received) == 4 and outcomes.count("duplicate") == 2),
+        ("delay_ms = 50", lambda received, outcomes: len(received) == 2 and outcomes == ["delivered"] * 2),
+        (
+            "out_of_order = true",
+            lambda received, outcomes: (
+                [r[1]["value"][0]["payload"]["buyFromOrderReference"] for r in received] == "reversed"
+            ),
+        ),
+    ],
+)
 def test_delivery_faults(receiver, setting, check):
     backend, client, api = simulator(setting + "\n")
     try:
@@ -462,9 +529,12 @@ def test_a_reset_drops_pending_deliveries():
         subscribe(client, failing.url)
         Api(client).created(order_body())
         run(client)
-        assert client.post("/_sim/webhooks/flush", json={"timeout": 1}).get_json() == {"flushed": False}  # a retry waits
-        client.post("/_sim/reset", json={"tenant": TENANT, "environment": "production",
-                                         "company": "CRONUS International Ltd."})
+        assert client.post("/_sim/webhooks/flush", json={"timeout": 1}).get_json() == {
+            "flushed": False
+        }  # a retry waits
+        client.post(
+            "/_sim/reset", json={"tenant": TENANT, "environment": "production", "company": "CRONUS International Ltd."}
+        )
         assert client.post("/_sim/webhooks/flush", json={"timeout": 5}).get_json() == {"flushed": True}
     finally:
         failing.close()

@@ -4,6 +4,7 @@ Per line: item, quantity, visitDate and visitTime formats, the past-date check, 
 line's overrides and wallet block (names, external references, componentSchedule with each
 entry's own past-date check). The first failure wins and nothing changes.
 """
+
 from datetime import date, timedelta
 
 import pytest
@@ -42,7 +43,8 @@ def schedule(item: str, visit_date: str) -> dict:
 PAST_THEN_ANOTHER_PROBLEM = {
     "names of the wrong length": [line(quantity=2, visit_date=PAST, wallet={"names": ["Jane Doe"]})],
     "external references of the wrong length": [
-        line(quantity=2, visit_date=PAST, wallet={"externalReferenceNumbers": ["E1"]})],
+        line(quantity=2, visit_date=PAST, wallet={"externalReferenceNumbers": ["E1"]})
+    ],
     "a schedule on a line that is no package": [line(visit_date=PAST, wallet=schedule("31010", FUTURE))],
     "an unknown item on a later line": [line(visit_date=PAST), line(item="99999", visit_date=FUTURE)],
     "quantity 0 on a later line": [line(visit_date=PAST), line(quantity=0, visit_date=FUTURE)],
@@ -59,26 +61,36 @@ def test_a_past_line_date_is_reported_before_what_follows_it(ota, items):
 def test_a_past_schedule_date_is_reported_before_a_bad_later_line(ota):
     _, api = ota
     items = [line(item="32001", visit_date=FUTURE, wallet=schedule("31010", PAST)), line(item="99999")]
-    assert_error(api.create(order_body(items=items)), 400,
-                 f"items[0].componentSchedule entry '31010' visitDate must not be in the past "
-                 f"(received {PAST}, local today {TODAY})")
+    assert_error(
+        api.create(order_body(items=items)),
+        400,
+        f"items[0].componentSchedule entry '31010' visitDate must not be in the past "
+        f"(received {PAST}, local today {TODAY})",
+    )
 
 
 def test_the_schedule_message_quotes_the_item_number_as_sent(ota):
     _, api = ota
     items = [line(item="32001", visit_date=FUTURE, wallet=schedule(" 31010", PAST))]
-    assert_error(api.create(order_body(items=items)), 400,
-                 f"items[0].componentSchedule entry ' 31010' visitDate must not be in the past "
-                 f"(received {PAST}, local today {TODAY})")
+    assert_error(
+        api.create(order_body(items=items)),
+        400,
+        f"items[0].componentSchedule entry ' 31010' visitDate must not be in the past "
+        f"(received {PAST}, local today {TODAY})",
+    )
 
 
 def test_problems_before_the_past_date_in_the_same_line_still_come_first(ota):
     _, api = ota
     assert_error(api.create(order_body(items=[line(item="99999", visit_date=PAST)])), 400, "Unknown item '99999'")
-    assert_error(api.create(order_body(items=[line(quantity=0, visit_date=PAST)])), 400,
-                 "quantity must be >= 1 (line 10000)")
-    assert_error(api.create(order_body(items=[line(visit_date=PAST, visit_time="25:00")])), 400,
-                 "Required field 'visitTime' must be HH:mm:ss")
+    assert_error(
+        api.create(order_body(items=[line(quantity=0, visit_date=PAST)])), 400, "quantity must be >= 1 (line 10000)"
+    )
+    assert_error(
+        api.create(order_body(items=[line(visit_date=PAST, visit_time="25:00")])),
+        400,
+        "Required field 'visitTime' must be HH:mm:ss",
+    )
 
 
 def test_a_bad_earlier_line_is_reported_before_a_later_past_date(ota):
@@ -102,8 +114,9 @@ def test_a_refused_replace_leaves_the_draft_as_it_was(ota, items, sync):
     client.post("/_sim/ota/run", json={})
     assert api.get(draft["orderId"]).get_json()["status"] == "Draft"
     before = client.get("/_sim/state").get_json()
-    response = client.put(f"{BASE}/{draft['orderId']}{sync}", json=order_body(paid=False, items=items),
-                          headers={"x-np-api-key": "k"})
+    response = client.put(
+        f"{BASE}/{draft['orderId']}{sync}", json=order_body(paid=False, items=items), headers={"x-np-api-key": "k"}
+    )
     assert_error(response, 400, past_line())
     assert client.get("/_sim/state").get_json() == before
 

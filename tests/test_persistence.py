@@ -1,4 +1,5 @@
 """--data FILE: state survives a restart, a crash, and a torn journal line."""
+
 import json
 import threading
 
@@ -6,7 +7,7 @@ from tinydb import TinyDB
 
 from simulator import Backend, create_app
 from simulator.persistence import WriteAheadLog, storage_key
-from tests.helpers import Api, DEMO, TUESDAY, line, order_body, past_day
+from tests.helpers import DEMO, TUESDAY, Api, line, order_body, past_day
 
 
 def populate(api):
@@ -66,12 +67,26 @@ def test_a_torn_last_journal_line_is_ignored(tmp_path):
 def test_restored_orders_keep_their_capacity_references_and_numbers(tmp_path):
     data = tmp_path / "state.json"
     api = Api(create_app(Backend(data_file=data, seed=3)).test_client())
-    first = api.created(order_body(reference="C1", items=[
-        line(item="31010", quantity=10, visit_date=TUESDAY, visit_time="10:00:00", wallet={"externalReferenceNumbers": [f"X{i}" for i in range(10)]})]))
+    first = api.created(
+        order_body(
+            reference="C1",
+            items=[
+                line(
+                    item="31010",
+                    quantity=10,
+                    visit_date=TUESDAY,
+                    visit_time="10:00:00",
+                    wallet={"externalReferenceNumbers": [f"X{i}" for i in range(10)]},
+                )
+            ],
+        )
+    )
 
     backend = Backend(data_file=data, seed=3)  # same seed after a restart must not repeat numbers
     api = Api(create_app(backend).test_client())
-    response = api.create(order_body(reference="C2", items=[line(item="31010", visit_date=TUESDAY, visit_time="10:00:00")]))
+    response = api.create(
+        order_body(reference="C2", items=[line(item="31010", visit_date=TUESDAY, visit_time="10:00:00")])
+    )
     assert response.status_code == 400
     assert "has been exceeded" in response.get_json()["message"]
     response = api.create(order_body(reference="C3", items=[line(wallet={"externalReferenceNumbers": ["X3"]})]))
@@ -92,8 +107,14 @@ def test_journal_lines_are_json_records_of_committed_changes(tmp_path):
     assert put["put"][0]["order_id"] == order["orderId"]
     assert put["remove"] == []
     assert put["put"][0]["status"] == "Draft"
-    assert removed == {"put": [], "remove": [json.dumps(
-        ["01234567-89ab-cdef-0123-456789abcdef", "production", "CRONUS International Ltd.", order["orderId"]])]}
+    assert removed == {
+        "put": [],
+        "remove": [
+            json.dumps(
+                ["01234567-89ab-cdef-0123-456789abcdef", "production", "CRONUS International Ltd.", order["orderId"]]
+            )
+        ],
+    }
 
 
 def test_the_snapshot_is_rewritten_in_the_background_and_a_crash_meanwhile_loses_nothing(tmp_path):
@@ -129,8 +150,11 @@ def test_a_crash_after_the_snapshot_replays_the_moved_journal_harmlessly(tmp_pat
     journal.compact_in_background(lambda: [record("B", "Draft")])
     journal.wait()
     data.with_name("state.json.journal.1").write_text(  # as if killed before the moved journal was deleted
-        json.dumps({"put": [record("A", "Draft")], "remove": []}) + "\n"
-        + json.dumps({"put": [record("B", "Draft")], "remove": [storage_key(record("A", "Draft"))]}) + "\n")
+        json.dumps({"put": [record("A", "Draft")], "remove": []})
+        + "\n"
+        + json.dumps({"put": [record("B", "Draft")], "remove": [storage_key(record("A", "Draft"))]})
+        + "\n"
+    )
     assert statuses(WriteAheadLog(data).load()) == {"B": "Draft"}
 
 

@@ -1,8 +1,9 @@
 """The pytest plugin's handle works with every bundled scenario: it takes a permitted key and
 the allowed namespace from the scenarios the session loads."""
+
 import pytest
 
-USER_SUITE = '''
+USER_SUITE = """
 import pytest
 from datetime import date, timedelta
 
@@ -22,7 +23,7 @@ def test_a_create_through_the_session(cm_sim):
 def test_a_create_in_process(cm_sim_inprocess):
     response = cm_sim_inprocess.session.post(cm_sim_inprocess.base_url, json=order(), timeout=30)
     assert response.status_code == 201, response.text
-'''
+"""
 
 
 @pytest.mark.parametrize("scenario", ["api-keys", "one-company"])

@@ -1,6 +1,7 @@
 """Reliability: oversized bodies over real HTTP, slow and idle connections that must not block
 other clients, and fuzzing of the endpoints the other suites leave out (every /_sim/ control
 endpoint; replace, confirm, list and webhooks with arbitrary input): JSON below 500, always."""
+
 import json
 import logging
 import socket
@@ -21,6 +22,7 @@ OVER_LIMIT = 33 * 1024 * 1024  # the simulator takes 32 MiB
 
 # -- oversized bodies over HTTP --------------------------------------------------
 
+
 def test_an_oversized_chunked_body_is_413_json(cm_sim):
     def chunks():
         block = b" " * (1024 * 1024)
@@ -29,23 +31,32 @@ def test_an_oversized_chunked_body_is_413_json(cm_sim):
             yield block
         yield b"}"
 
-    response = cm_sim.session.post(cm_sim.base_url, data=chunks(), timeout=60,
-                                   headers={"Content-Type": "application/json"})
+    response = cm_sim.session.post(
+        cm_sim.base_url, data=chunks(), timeout=60, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "generic_error"
     assert cm_sim.session.get(f"{cm_sim.base_url}/orders/{DEMO}", timeout=30).json() == []
 
 
-@pytest.mark.parametrize("method, path", [("PUT", "/_sim/state"), ("POST", "/_sim/faults"), ("POST", "/_sim/scenarios")])
+@pytest.mark.parametrize(
+    "method, path", [("PUT", "/_sim/state"), ("POST", "/_sim/faults"), ("POST", "/_sim/scenarios")]
+)
 def test_an_oversized_body_to_the_control_api_is_413_json(cm_sim, method, path):
-    response = cm_sim.session.request(method, cm_sim.url + path, data=b"{" + b" " * OVER_LIMIT + b"}", timeout=60,
-                                      headers={"Content-Type": "application/json"})
+    response = cm_sim.session.request(
+        method,
+        cm_sim.url + path,
+        data=b"{" + b" " * OVER_LIMIT + b"}",
+        timeout=60,
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.headers["Content-Type"].startswith("application/json")
     assert cm_sim.session.get(cm_sim.url + "/_sim/health", timeout=30).status_code == 200
 
 
 # -- slow and idle connections ---------------------------------------------------
+
 
 def raw_socket(cm_sim, stack: ExitStack) -> socket.socket:
     address = urlsplit(cm_sim.url)
@@ -68,8 +79,10 @@ def test_half_sent_requests_do_not_block_other_clients(cm_sim):
             if n % 2:
                 stalled.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Le".encode())
             else:
-                stalled.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\n"
-                                f"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"partnerId\": ".encode())
+                stalled.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\n"
+                    f'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"partnerId": '.encode()
+                )
         creates_go_through(cm_sim)
 
 
@@ -100,9 +113,13 @@ def test_a_client_that_goes_away_mid_request_changes_nothing(cm_sim):
     body = order_body(reference="HALF-SENT")
     with ExitStack() as stack:
         gone = raw_socket(cm_sim, stack)
-        gone.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: 10000\r\n\r\n{json.dumps(body)[:100]}".encode())
-    listed = cm_sim.session.get(f"{cm_sim.base_url}/orders/{DEMO}", params={"sellToOrderReference": "HALF-SENT"}, timeout=30)
+        gone.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 10000\r\n\r\n{json.dumps(body)[:100]}".encode()
+        )
+    listed = cm_sim.session.get(
+        f"{cm_sim.base_url}/orders/{DEMO}", params={"sellToOrderReference": "HALF-SENT"}, timeout=30
+    )
     assert listed.json() == []
     assert cm_sim.session.post(cm_sim.base_url, json=body, timeout=30).status_code == 201
 
@@ -114,13 +131,60 @@ logging.getLogger("simulator").addHandler(RECORDER)
 APP = create_app(Backend(seed=9))
 CLIENT = APP.test_client()
 HTML_PAGES = {"/_sim/", "/_sim/manifest"}
-CONTROL_RULES = sorted({(rule.rule, method) for rule in APP.url_map.iter_rules() if rule.rule.startswith("/_sim")
-                        for method in rule.methods - {"HEAD", "OPTIONS"}})
-KEYS = ["tenant", "environment", "company", "path", "now", "frozen", "seconds", "minutes", "hours", "days",
-        "everything", "timeout", "orders", "clock", "id", "operation", "probability", "seed", "times", "nth",
-        "respond", "transport", "lose_response", "hang_seconds", "latency_ms", "latency", "fail_issuance", "reject",
-        "fail_confirm", "stick_in_processing", "reference", "item", "partner", "description", "since", "limit",
-        "status", "orderId", "rule", "sellToOrderReference", "mid", "wallet", "name", "token"]
+CONTROL_RULES = sorted(
+    {
+        (rule.rule, method)
+        for rule in APP.url_map.iter_rules()
+        if rule.rule.startswith("/_sim")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+)
+KEYS = [
+    "tenant",
+    "environment",
+    "company",
+    "path",
+    "now",
+    "frozen",
+    "seconds",
+    "minutes",
+    "hours",
+    "days",
+    "everything",
+    "timeout",
+    "orders",
+    "clock",
+    "id",
+    "operation",
+    "probability",
+    "seed",
+    "times",
+    "nth",
+    "respond",
+    "transport",
+    "lose_response",
+    "hang_seconds",
+    "latency_ms",
+    "latency",
+    "fail_issuance",
+    "reject",
+    "fail_confirm",
+    "stick_in_processing",
+    "reference",
+    "item",
+    "partner",
+    "description",
+    "since",
+    "limit",
+    "status",
+    "orderId",
+    "rule",
+    "sellToOrderReference",
+    "mid",
+    "wallet",
+    "name",
+    "token",
+]
 texts = st.text(max_size=20)
 keyed = st.dictionaries(st.sampled_from(KEYS) | texts, json_values, max_size=5)
 bodies = st.one_of(
@@ -146,8 +210,12 @@ def send(method: str, path: str, body, query=None, headers=None):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(endpoint=st.sampled_from(CONTROL_RULES), argument=st.text(min_size=1, max_size=12).map(lambda s: quote(s, safe="")),
-       query=st.dictionaries(st.sampled_from(KEYS) | texts, texts, max_size=4), body=bodies)
+@given(
+    endpoint=st.sampled_from(CONTROL_RULES),
+    argument=st.text(min_size=1, max_size=12).map(lambda s: quote(s, safe="")),
+    query=st.dictionaries(st.sampled_from(KEYS) | texts, texts, max_size=4),
+    body=bodies,
+)
 def test_every_control_endpoint_answers_below_500(endpoint, argument, query, body):
     RECORDER.records.clear()  # only what this example caused
     rule, method = endpoint
@@ -166,7 +234,9 @@ def stored(status: str) -> dict:
     if status == "Draft":
         return CLIENT.post(BASE, json=order_body(reference=reference, paid=False), headers=HEADERS).get_json()
     CLIENT.post(BASE, json=order_body(reference=reference, items=[line(visit_date=past_day())]), headers=HEADERS)
-    [summary] = CLIENT.get(f"{BASE}/orders/{DEMO}", query_string={"sellToOrderReference": reference}, headers=HEADERS).get_json()
+    [summary] = CLIENT.get(
+        f"{BASE}/orders/{DEMO}", query_string={"sellToOrderReference": reference}, headers=HEADERS
+    ).get_json()
     return CLIENT.get(f"{BASE}/{summary['orderId']}", headers=HEADERS).get_json()
 
 
@@ -200,13 +270,23 @@ def test_confirming_a_draft_with_anything_never_fails_on_the_server_side(body):
     no_errors_logged()
 
 
-LIST_KEYS = ["status", "sellToOrderReference", "receivedAtFrom", "receivedAtTo", "pageSize", "pageKey", "sync",
-             "lastRowVersion"]
+LIST_KEYS = [
+    "status",
+    "sellToOrderReference",
+    "receivedAtFrom",
+    "receivedAtTo",
+    "pageSize",
+    "pageKey",
+    "sync",
+    "lastRowVersion",
+]
 
 
 @settings(max_examples=150, deadline=None)
-@given(query=st.dictionaries(st.sampled_from(LIST_KEYS) | texts, texts | st.datetimes().map(str), max_size=4),
-       partner=st.sampled_from([DEMO, "not-a-guid", "{21E8C1D2-3F4A-4C5B-9E6D-7F8A9B0C1D2E}", ""]))
+@given(
+    query=st.dictionaries(st.sampled_from(LIST_KEYS) | texts, texts | st.datetimes().map(str), max_size=4),
+    partner=st.sampled_from([DEMO, "not-a-guid", "{21E8C1D2-3F4A-4C5B-9E6D-7F8A9B0C1D2E}", ""]),
+)
 def test_listing_with_any_query_answers_json_below_500(query, partner):
     RECORDER.records.clear()  # only what this example caused
     response = CLIENT.get(f"{BASE}/orders/{quote(partner)}", query_string=query, headers=HEADERS)
@@ -216,8 +296,11 @@ def test_listing_with_any_query_answers_json_below_500(query, partner):
 
 
 @settings(max_examples=100, deadline=None)
-@given(body=bodies, subscription=st.text(max_size=12).map(lambda s: quote(s, safe="")),
-       method=st.sampled_from(["GET", "POST", "DELETE", "PUT"]))
+@given(
+    body=bodies,
+    subscription=st.text(max_size=12).map(lambda s: quote(s, safe="")),
+    method=st.sampled_from(["GET", "POST", "DELETE", "PUT"]),
+)
 def test_webhook_subscriptions_answer_json_below_500(body, subscription, method):
     RECORDER.records.clear()  # only what this example caused
     path = f"/{TENANT}/production/Webhooks/webhook" + (f"/{subscription}" if subscription else "")

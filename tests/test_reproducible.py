@@ -1,4 +1,5 @@
 """--seed: the same requests give the same ids and numbers."""
+
 from simulator import Backend, create_app
 from tests.helpers import Api, line, order_body
 
@@ -12,9 +13,14 @@ def run(seed):
 
 def _generated(order):
     return [order["orderId"], order["jobId"], order.get("manifestUrl", "").split("&gen=")[0]] + [
-        (w["walletId"], w["walletReferenceNumber"], w["externalReferenceNumber"],
-         [(a["id"], a["assetId"], a["referenceNumber"]) for a in w["assets"]])
-        for item in order["items"] for w in item["wallets"]
+        (
+            w["walletId"],
+            w["walletReferenceNumber"],
+            w["externalReferenceNumber"],
+            [(a["id"], a["assetId"], a["referenceNumber"]) for a in w["assets"]],
+        )
+        for item in order["items"]
+        for w in item["wallets"]
     ]
 
 
@@ -37,8 +43,10 @@ def test_a_full_reset_replays_a_seeded_run():
 
     def run():
         order = api.created(order_body(items=[line(quantity=2)]))
-        return order["orderId"], [(w["walletId"], w["walletReferenceNumber"], [a["referenceNumber"] for a in w["assets"]])
-                                  for w in order["items"][0]["wallets"]]
+        return order["orderId"], [
+            (w["walletId"], w["walletReferenceNumber"], [a["referenceNumber"] for a in w["assets"]])
+            for w in order["items"][0]["wallets"]
+        ]
 
     first = run()
     api.client.post("/_sim/reset")

@@ -1,14 +1,19 @@
 """Paths, auth, methods and namespaces."""
+
 import pytest
 
-from tests.helpers import Api, BASE, DEMO, HEADERS, TENANT, TUESDAY, assert_error, order_body
+from tests.helpers import BASE, DEMO, HEADERS, TENANT, TUESDAY, Api, assert_error, order_body
 
 
 def test_missing_or_empty_api_key_is_401(client):
     for headers in ({}, {"x-np-api-key": ""}, {"x-np-api-key": "  "}):
         response = client.post(BASE, json=order_body(), headers=headers)
-        assert_error(response, 401, "Missing API key: send your NaviPartner API key in the x-np-api-key header",
-                     code="unauthorized")
+        assert_error(
+            response,
+            401,
+            "Missing API key: send your NaviPartner API key in the x-np-api-key header",
+            code="unauthorized",
+        )
     assert Api(client).list(DEMO).get_json() == []
 
 
@@ -22,10 +27,18 @@ def test_unknown_module_is_404(client):
     assert_error(response, 404, "/configurations/x Not Found", code="resource_not_found")
 
 
-@pytest.mark.parametrize("method, suffix", [
-    ("GET", "/orders/x/y"), ("POST", "/x"), ("POST", "/x/cancel"), ("PUT", ""), ("DELETE", "/x/y"),
-    ("PATCH", "/9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8"), ("POST", "/"),
-])
+@pytest.mark.parametrize(
+    "method, suffix",
+    [
+        ("GET", "/orders/x/y"),
+        ("POST", "/x"),
+        ("POST", "/x/cancel"),
+        ("PUT", ""),
+        ("DELETE", "/x/y"),
+        ("PATCH", "/9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8"),
+        ("POST", "/"),
+    ],
+)
 def test_unmatched_channel_manager_route_is_404(client, method, suffix):
     response = client.open(BASE + suffix, method=method, json={}, headers=HEADERS)
     assert_error(response, 404, "API endpoint not found Not Found", code="resource_not_found")
@@ -36,7 +49,10 @@ def test_unsupported_method_is_400(client, method):
     response = client.open(BASE, method=method, headers=HEADERS)
     assert response.status_code == 400
     if method != "HEAD":
-        assert response.get_json() == {"code": "unsupported_http_method", "message": f"Http method {method} is not supported"}
+        assert response.get_json() == {
+            "code": "unsupported_http_method",
+            "message": f"Http method {method} is not supported",
+        }
 
 
 def test_orders_without_partner_is_read_as_an_order_id(client):
@@ -59,8 +75,14 @@ def test_literal_segments_match_case_insensitively(client):
 def test_every_response_is_json_with_platform_headers(client):
     response = client.get(BASE + "/orders", headers=HEADERS)
     assert response.content_type.startswith("application/json")
-    for header in ("x-npr-version", "x-bc-platform-version", "x-bc-user-id", "x-npr-start-time",
-                   "x-npr-end-time", "x-npr-duration"):
+    for header in (
+        "x-npr-version",
+        "x-bc-platform-version",
+        "x-bc-user-id",
+        "x-npr-start-time",
+        "x-npr-end-time",
+        "x-npr-duration",
+    ):
         assert header in response.headers
 
 
@@ -85,6 +107,7 @@ def test_oversized_body_is_413_json(client):
 
 # -- namespaces --------------------------------------------------------------
 
+
 def test_namespaces_are_isolated(client):
     first = Api(client, f"/{TENANT}/production/Company A/channelManager")
     second = Api(client, f"/{TENANT}/production/Company B/channelManager")
@@ -107,8 +130,17 @@ def test_single_and_double_encoded_company_are_the_same_namespace(client):
 def test_external_references_and_capacity_are_per_namespace(client):
     first = Api(client, f"/{TENANT}/production/One/channelManager")
     second = Api(client, f"/{TENANT}/production/Two/channelManager")
-    body = order_body(items=[{"itemNumber": "33001", "quantity": 2000, "visitDate": TUESDAY, "visitTime": "10:00:00",
-                              "wallet": {"externalReferenceNumbers": ["EXT"]}}])
+    body = order_body(
+        items=[
+            {
+                "itemNumber": "33001",
+                "quantity": 2000,
+                "visitDate": TUESDAY,
+                "visitTime": "10:00:00",
+                "wallet": {"externalReferenceNumbers": ["EXT"]},
+            }
+        ]
+    )
     first.created(body)
     second.created(body)
 
@@ -121,9 +153,15 @@ def test_the_api_key_is_checked_before_the_method(client, method):
         assert response.get_json()["code"] == "unauthorized"
 
 
-@pytest.mark.parametrize("order_id", [
-    "urn:uuid:9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8", "9c6b2f4e2b714d239d6aa3b4c5d6e7f8",
-    "{9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8", "9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8}", "9c6b2f4e2b714d239d6aa3b4c5d6e7f8----",
-])
+@pytest.mark.parametrize(
+    "order_id",
+    [
+        "urn:uuid:9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8",
+        "9c6b2f4e2b714d239d6aa3b4c5d6e7f8",
+        "{9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8",
+        "9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8}",
+        "9c6b2f4e2b714d239d6aa3b4c5d6e7f8----",
+    ],
+)
 def test_only_plain_or_braced_guids_are_order_ids(client, order_id):
     assert_error(client.get(f"{BASE}/{order_id}", headers=HEADERS), 400, "Invalid order id")

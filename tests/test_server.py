@@ -1,5 +1,6 @@
 """The HTTP server (granian under a bridge to the Flask app): what it must hold whatever
 clients do. Timeouts here are liveness bounds, never speed assertions."""
+
 import json
 import resource
 import signal
@@ -73,15 +74,19 @@ def test_stalled_uploads_hold_no_thread_and_are_given_up_after_the_body_deadline
         stalled = []
         for _ in range(300):  # far more than the app threads, each stopped inside its body
             connection = connect(server, stack)
-            connection.sendall(f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json"
-                               f"\r\nContent-Length: 1000\r\n\r\n{{\"partnerId\": ".encode())
+            connection.sendall(
+                f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json"
+                f'\r\nContent-Length: 1000\r\n\r\n{{"partnerId": '.encode()
+            )
             stalled.append(connection)
         answers(server)
         answer = read_all(stalled[0])  # the deadline passes: 408, and the connection is closed
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 408")
-        assert json.loads(body) == {"code": "request_timeout",
-                                    "message": "The request body did not arrive within 2 seconds."}
+        assert json.loads(body) == {
+            "code": "request_timeout",
+            "message": "The request body did not arrive within 2 seconds.",
+        }
         listed = requests.get(f"{server.url}{BASE}/orders/{DEMO}", headers=HEADERS, timeout=LIVENESS).json()
         assert [order["sellToOrderReference"] for order in listed if order["sellToOrderReference"].startswith("LIVE")]
 
@@ -91,8 +96,11 @@ def hangs_held(server) -> int:
 
 
 def test_a_hang_ends_when_its_client_leaves(server):
-    requests.post(server.url + "/_sim/faults", json={"operation": "get", "transport": "hang", "hang_seconds": 300},
-                  timeout=LIVENESS)
+    requests.post(
+        server.url + "/_sim/faults",
+        json={"operation": "get", "transport": "hang", "hang_seconds": 300},
+        timeout=LIVENESS,
+    )
     for _ in range(3):
         with pytest.raises(requests.exceptions.ReadTimeout):
             requests.get(f"{server.url}{BASE}/9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8", headers=HEADERS, timeout=0.5)
@@ -101,12 +109,16 @@ def test_a_hang_ends_when_its_client_leaves(server):
 
 def test_a_stop_ends_the_hangs_in_progress():
     server = ThreadedServer(create_app(Backend())).start()
-    requests.post(server.url + "/_sim/faults", json={"operation": "get", "transport": "hang", "hang_seconds": 300},
-                  timeout=LIVENESS)
+    requests.post(
+        server.url + "/_sim/faults",
+        json={"operation": "get", "transport": "hang", "hang_seconds": 300},
+        timeout=LIVENESS,
+    )
     with ExitStack() as stack:
         hanging = connect(server, stack)
-        hanging.sendall(f"GET {BASE}/9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8 HTTP/1.1\r\nHost: x\r\n"
-                        f"x-np-api-key: k\r\n\r\n".encode())
+        hanging.sendall(
+            f"GET {BASE}/9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8 HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\n\r\n".encode()
+        )
         assert wait_for(lambda: hangs_held(server) == 1)
         server.stop()
         assert read_all(hanging) == b""  # closed with no reply
@@ -159,11 +171,14 @@ def test_an_oversized_body_is_413_json_and_changes_nothing(server, declared):
         yield b"}"
 
     body = b"".join(chunks()) if declared else chunks()
-    response = requests.post(server.url + BASE, data=body, headers={**HEADERS, "Content-Type": "application/json"},
-                             timeout=60)
+    response = requests.post(
+        server.url + BASE, data=body, headers={**HEADERS, "Content-Type": "application/json"}, timeout=60
+    )
     assert response.status_code == 413
-    assert response.json() == {"code": "generic_error",
-                               "message": "The request body is larger than the simulator takes (32 MiB)."}
+    assert response.json() == {
+        "code": "generic_error",
+        "message": "The request body is larger than the simulator takes (32 MiB).",
+    }
     answers(server)
 
 
@@ -172,10 +187,16 @@ MALFORMED = {
     "no version": b"GET /_sim/health\r\n\r\n",
     "bad content-length": f"POST {API} HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{{}}".encode(),
     "negative content-length": f"POST {API} HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{{}}".encode(),
-    "two content-lengths": f"POST {API} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{{}}".encode(),
-    "bad chunk size": f"POST {API} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n".encode(),
-    "chunked and content-length": (f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nTransfer-Encoding: chunked\r\n"
-                                   f"Content-Length: 4\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n").encode(),
+    "two content-lengths": (
+        f"POST {API} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{{}}".encode()
+    ),
+    "bad chunk size": (
+        f"POST {API} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n".encode()
+    ),
+    "chunked and content-length": (
+        f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nTransfer-Encoding: chunked\r\n"
+        f"Content-Length: 4\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n"
+    ).encode(),
     "header without colon": b"GET /_sim/health HTTP/1.1\r\nHost x\r\n\r\n",
     "control bytes in a header": b"GET /_sim/health HTTP/1.1\r\nHost: x\r\nX-A: \x01\x02\r\n\r\n",
     "huge header": b"GET /_sim/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n",
@@ -198,15 +219,21 @@ def test_malformed_http_gets_no_5xx(server, raw):
     answers(server)
 
 
-@pytest.mark.parametrize("kind, seen", [
-    ("reset", requests.exceptions.ConnectionError),
-    ("empty_reply", requests.exceptions.ConnectionError),
-    ("truncated", requests.exceptions.ChunkedEncodingError),
-    ("hang", requests.exceptions.ReadTimeout),
-])
+@pytest.mark.parametrize(
+    "kind, seen",
+    [
+        ("reset", requests.exceptions.ConnectionError),
+        ("empty_reply", requests.exceptions.ConnectionError),
+        ("truncated", requests.exceptions.ChunkedEncodingError),
+        ("hang", requests.exceptions.ReadTimeout),
+    ],
+)
 def test_what_a_requests_client_sees_for_each_transport_fault(server, kind, seen):
-    requests.post(server.url + "/_sim/faults", json={"operation": "get", "transport": kind, "hang_seconds": 3,
-                                                     "times": 1}, timeout=LIVENESS)
+    requests.post(
+        server.url + "/_sim/faults",
+        json={"operation": "get", "transport": kind, "hang_seconds": 3, "times": 1},
+        timeout=LIVENESS,
+    )
     order = requests.post(server.url + BASE, json=order_body(), headers=HEADERS, timeout=LIVENESS).json()
     with pytest.raises(seen) as raised:
         requests.get(f"{server.url}{BASE}/{order['orderId']}", headers=HEADERS, timeout=1)
@@ -239,8 +266,11 @@ def test_a_signal_stops_gracefully_and_keeps_every_acknowledged_order(tmp_path, 
     created = served.call("POST", json=order_body(reference="KEPT"))
     assert created.status_code == 201
     for kind in ("reset", "empty_reply", "truncated", "hang"):  # faults print no traceback
-        requests.post(served.url + "/_sim/faults", json={"operation": "get", "transport": kind, "hang_seconds": 1,
-                                                         "times": 1}, timeout=LIVENESS)
+        requests.post(
+            served.url + "/_sim/faults",
+            json={"operation": "get", "transport": kind, "hang_seconds": 1, "times": 1},
+            timeout=LIVENESS,
+        )
         with pytest.raises(requests.exceptions.RequestException):
             requests.get(f"{served.url}{API}/{created.json()['orderId']}", headers=HEADERS, timeout=0.5)
     printed = served.stop(signum)

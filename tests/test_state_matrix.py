@@ -1,4 +1,5 @@
 """Every status x operation cell of the synchronous state machine (api-facts 4.1)."""
+
 import dataclasses
 
 import pytest
@@ -27,8 +28,11 @@ def order_in(api, backend):
         # an issuance still running: only a stalled worker leaves an order here
         namespace = ("01234567-89ab-cdef-0123-456789abcdef", "production", "CRONUS International Ltd.")
         stuck = Order(
-            namespace=namespace, order_id="0b0b0b0b-0000-4000-8000-000000000001", partner_id=DEMO,
-            sell_to_order_reference=reference, status=OrderStatus.PROCESSING,
+            namespace=namespace,
+            order_id="0b0b0b0b-0000-4000-8000-000000000001",
+            partner_id=DEMO,
+            sell_to_order_reference=reference,
+            status=OrderStatus.PROCESSING,
             received_at=backend.clock.now(),
             lines=[Line(10000, "31001", "Adult Admission", ItemKind.TICKET, 1, TUESDAY, "10:00:00", "", "", "")],
         )
@@ -50,6 +54,7 @@ def test_every_status_is_readable(api, order_in):
 
 # -- confirm -----------------------------------------------------------------
 
+
 def test_confirm_draft_issues_it_with_a_manifest(api, order_in):
     draft = order_in("Draft")
     response = api.confirm(draft["orderId"], {"paymentReference": "pay-2"})
@@ -59,7 +64,9 @@ def test_confirm_draft_issues_it_with_a_manifest(api, order_in):
     assert order["manifestUrl"]
     assert all(w["manifestUrl"] for i in order["items"] for w in i["wallets"])
     # wallets and tickets are the ones the draft already held
-    assert [w["walletId"] for w in order["items"][0]["wallets"]] == [w["walletId"] for w in draft["items"][0]["wallets"]]
+    assert [w["walletId"] for w in order["items"][0]["wallets"]] == [
+        w["walletId"] for w in draft["items"][0]["wallets"]
+    ]
     assert api.get(draft["orderId"]).get_json() == order
 
 
@@ -77,22 +84,30 @@ def test_confirm_issued_is_a_no_op_and_does_not_read_the_body(api, order_in):
     assert response.get_json() == issued
 
 
-@pytest.mark.parametrize("status, caption", [
-    ("Cancelled", "Cancelled"), ("Error", "Error"), ("Processing", "Processing..."),
-])
+@pytest.mark.parametrize(
+    "status, caption",
+    [
+        ("Cancelled", "Cancelled"),
+        ("Error", "Error"),
+        ("Processing", "Processing..."),
+    ],
+)
 def test_confirm_is_refused_outside_draft(api, order_in, status, caption):
     order = order_in(status)
     assert_error(api.confirm(order["orderId"]), 400, f"Order cannot be confirmed in status {caption}")
     assert api.get(order["orderId"]).get_json() == order
 
 
-@pytest.mark.parametrize("body, message", [
-    ([], "Body must be a JSON object"),
-    ({}, "Required field 'paymentReference' is missing"),
-    ({"paymentReference": {"a": 1}}, "Required field 'paymentReference' must be a primitive value"),
-    ({"paymentReference": None}, "Required field 'paymentReference' cannot be null"),
-    ({"paymentReference": ""}, "Required field 'paymentReference' cannot be empty"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ([], "Body must be a JSON object"),
+        ({}, "Required field 'paymentReference' is missing"),
+        ({"paymentReference": {"a": 1}}, "Required field 'paymentReference' must be a primitive value"),
+        ({"paymentReference": None}, "Required field 'paymentReference' cannot be null"),
+        ({"paymentReference": ""}, "Required field 'paymentReference' cannot be empty"),
+    ],
+)
 def test_confirm_draft_validates_the_body(api, order_in, body, message):
     draft = order_in("Draft")
     assert_error(api.confirm(draft["orderId"], body), 400, message)
@@ -101,16 +116,27 @@ def test_confirm_draft_validates_the_body(api, order_in, body, message):
 
 # -- replace -----------------------------------------------------------------
 
+
 def test_replace_draft_replaces_header_and_items(api, order_in):
     draft = order_in("Draft")
-    body = order_body(reference="state-1", items=[line("31002", quantity=3)], sellToName="New Name",
-                      sellToEmail="new@example.com", sellToLanguage="dan", paymentReference="PAY-9")
+    body = order_body(
+        reference="state-1",
+        items=[line("31002", quantity=3)],
+        sellToName="New Name",
+        sellToEmail="new@example.com",
+        sellToLanguage="dan",
+        paymentReference="PAY-9",
+    )
     response = api.replace(draft["orderId"], body)
     assert response.status_code == 200
     order = response.get_json()
     assert (order["orderId"], order["status"], order["receivedAt"]) == (draft["orderId"], "Issued", draft["receivedAt"])
     assert (order["sellToName"], order["sellToEmail"], order["sellToLanguage"], order["paymentReference"]) == (
-        "New Name", "new@example.com", "DAN", "PAY-9")
+        "New Name",
+        "new@example.com",
+        "DAN",
+        "PAY-9",
+    )
     [item] = order["items"]
     assert (item["itemNumber"], len(item["wallets"])) == ("31002", 3)
     old_wallets = {w["walletId"] for w in draft["items"][0]["wallets"]}
@@ -125,24 +151,35 @@ def test_replace_draft_without_payment_stays_draft(api, order_in):
     assert "manifestUrl" not in order
 
 
-@pytest.mark.parametrize("status, caption", [
-    ("Issued", "Issued"), ("Cancelled", "Cancelled"), ("Processing", "Processing..."),
-])
+@pytest.mark.parametrize(
+    "status, caption",
+    [
+        ("Issued", "Issued"),
+        ("Cancelled", "Cancelled"),
+        ("Processing", "Processing..."),
+    ],
+)
 def test_replace_is_refused_outside_draft_and_error(api, order_in, status, caption):
     order = order_in(status)
-    assert_error(api.replace(order["orderId"], order_body(reference="STATE-1")), 400,
-                 f"Order cannot be replaced in status {caption}")
+    assert_error(
+        api.replace(order["orderId"], order_body(reference="STATE-1")),
+        400,
+        f"Order cannot be replaced in status {caption}",
+    )
     assert api.get(order["orderId"]).get_json() == order
 
 
-@pytest.mark.parametrize("body, message", [
-    ("x", "Body must be a JSON object"),
-    (order_body(reference="STATE-1", partner=PLAIN), "partnerId cannot be changed via PUT"),
-    (order_body(reference="OTHER"), "sellToOrderReference cannot be changed via PUT"),
-    ({"partnerId": DEMO}, "Required field 'sellToOrderReference' is missing"),
-    (order_body(reference="STATE-1", items=[]), "items array must contain at least one entry"),
-    (order_body(reference="STATE-1", items=[line(item="nope")]), "Unknown item 'nope'"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("x", "Body must be a JSON object"),
+        (order_body(reference="STATE-1", partner=PLAIN), "partnerId cannot be changed via PUT"),
+        (order_body(reference="OTHER"), "sellToOrderReference cannot be changed via PUT"),
+        ({"partnerId": DEMO}, "Required field 'sellToOrderReference' is missing"),
+        (order_body(reference="STATE-1", items=[]), "items array must contain at least one entry"),
+        (order_body(reference="STATE-1", items=[line(item="nope")]), "Unknown item 'nope'"),
+    ],
+)
 def test_replace_validates_and_changes_nothing_on_bad_input(api, order_in, body, message):
     draft = order_in("Draft")
     assert_error(api.replace(draft["orderId"], body), 400, message)
@@ -158,6 +195,7 @@ def test_replace_does_not_recheck_the_partner_status(api, order_in, backend):
 
 # -- delete ------------------------------------------------------------------
 
+
 def cancelled_view(order: dict) -> dict:
     """What delete answers: the order after teardown."""
     view = {key: value for key, value in order.items() if key != "manifestUrl"}
@@ -171,8 +209,12 @@ def test_delete_removes_draft_and_error_orders(api, order_in, status):
     response = api.delete(order["orderId"])
     assert response.status_code == 200
     assert response.get_json() == cancelled_view(order)
-    assert_error(api.get(order["orderId"]), 404, f"Order '{{{order['orderId'].upper()}}}' not found Not Found",
-                 code="resource_not_found")
+    assert_error(
+        api.get(order["orderId"]),
+        404,
+        f"Order '{{{order['orderId'].upper()}}}' not found Not Found",
+        code="resource_not_found",
+    )
     assert api.list(DEMO).get_json() == []
 
 
@@ -202,11 +244,15 @@ def test_delete_processing_is_refused(api, order_in):
 
 # -- create with the reference of an existing order --------------------------
 
+
 @pytest.mark.parametrize("status", ["Draft", "Issued", "Cancelled", "Processing"])
 def test_create_with_the_reference_of_an_order_outside_error_is_a_duplicate(api, order_in, status):
     order_in(status)
-    assert_error(api.create(order_body(reference="STATE-1")), 400,
-                 "An order with sellToOrderReference 'STATE-1' already exists for partner 'Demo Sales Channel'")
+    assert_error(
+        api.create(order_body(reference="STATE-1")),
+        400,
+        "An order with sellToOrderReference 'STATE-1' already exists for partner 'Demo Sales Channel'",
+    )
 
 
 def test_create_with_the_reference_of_an_error_order_replaces_it(api, order_in):
@@ -225,8 +271,9 @@ UNKNOWN = "9c6b2f4e-2b71-4d23-9d6a-a3b4c5d6e7f8"
 def test_unknown_order_is_404_with_the_real_message(api, call):
     args = (UNKNOWN, order_body()) if call == "replace" else (UNKNOWN,)
     response = getattr(api, call)(*args)
-    assert_error(response, 404, "Order '{9C6B2F4E-2B71-4D23-9D6A-A3B4C5D6E7F8}' not found Not Found",
-                 code="resource_not_found")
+    assert_error(
+        response, 404, "Order '{9C6B2F4E-2B71-4D23-9D6A-A3B4C5D6E7F8}' not found Not Found", code="resource_not_found"
+    )
 
 
 @pytest.mark.parametrize("call", ["get", "confirm", "delete", "replace"])

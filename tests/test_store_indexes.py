@@ -1,4 +1,5 @@
 """The store's indexes on their own: every lookup finds what a commit put, and nothing it took away."""
+
 import dataclasses
 
 from simulator.store import Trace
@@ -26,10 +27,19 @@ def footprint(store, order) -> dict:
 
 
 def test_a_committed_order_is_found_by_every_index(backend, api):
-    order = stored(backend, api, order_body(items=[line(quantity=3, wallet={"externalReferenceNumbers": ["A", "B", "C"]})]))
-    assert footprint(backend.store, order) == {"by id": True, "anywhere": True, "by reference": True, "by partner": True,
-                                               "by manifest": True, "capacity": 3, "external reference": 1,
-                                               "numbers": True}
+    order = stored(
+        backend, api, order_body(items=[line(quantity=3, wallet={"externalReferenceNumbers": ["A", "B", "C"]})])
+    )
+    assert footprint(backend.store, order) == {
+        "by id": True,
+        "anywhere": True,
+        "by reference": True,
+        "by partner": True,
+        "by manifest": True,
+        "capacity": 3,
+        "external reference": 1,
+        "numbers": True,
+    }
     assert len(backend.store) == 1
 
 
@@ -37,9 +47,16 @@ def test_a_removed_order_leaves_nothing_in_the_indexes(backend, api):
     order = stored(backend, api, order_body(items=[line(quantity=2)]))
     with backend.store.lock:
         backend.store.commit(remove=[order])
-    assert footprint(backend.store, order) == {"by id": False, "anywhere": False, "by reference": False,
-                                               "by partner": False, "by manifest": False, "capacity": 0,
-                                               "external reference": 0, "numbers": False}
+    assert footprint(backend.store, order) == {
+        "by id": False,
+        "anywhere": False,
+        "by reference": False,
+        "by partner": False,
+        "by manifest": False,
+        "capacity": 0,
+        "external reference": 0,
+        "numbers": False,
+    }
     assert backend.store.for_partner(NAMESPACE, DEMO) == [] and len(backend.store) == 0
 
 
@@ -60,8 +77,9 @@ def test_undo_brings_back_every_index_as_before_the_call(backend, api):
     kept = stored(backend, api, order_body(reference="KEPT"))
     before = footprint(backend.store, kept)
     trace = Trace()
-    added = dataclasses.replace(kept, order_id="00000000-0000-0000-0000-000000000001", sell_to_order_reference="ADDED",
-                                manifest=None)
+    added = dataclasses.replace(
+        kept, order_id="00000000-0000-0000-0000-000000000001", sell_to_order_reference="ADDED", manifest=None
+    )
     with backend.store.lock:
         backend.store.commit(put=[added], remove=[kept], trace=trace)
     assert trace.transitions == [(kept.order_id, "Issued", None), (added.order_id, None, "Issued")]

@@ -1,4 +1,5 @@
 """Transport faults over real HTTP, and the two recovery flows partners must handle."""
+
 import pytest
 import requests
 
@@ -22,15 +23,19 @@ def create(server, body, timeout=30):
 
 
 def find(server, reference):
-    return requests.get(f"{server.url}{BASE}/orders/{DEMO}", params={"sellToOrderReference": reference},
-                        headers=HEADERS, timeout=10).json()
+    return requests.get(
+        f"{server.url}{BASE}/orders/{DEMO}", params={"sellToOrderReference": reference}, headers=HEADERS, timeout=10
+    ).json()
 
 
-@pytest.mark.parametrize("kind, error", [
-    ("reset", requests.exceptions.ConnectionError),
-    ("empty_reply", requests.exceptions.ConnectionError),
-    ("truncated", requests.exceptions.ChunkedEncodingError),
-])
+@pytest.mark.parametrize(
+    "kind, error",
+    [
+        ("reset", requests.exceptions.ConnectionError),
+        ("empty_reply", requests.exceptions.ConnectionError),
+        ("truncated", requests.exceptions.ChunkedEncodingError),
+    ],
+)
 def test_transport_faults_before_processing_change_nothing(server, kind, error):
     add_rule(server, operation="create", transport=kind, times=1)
     with pytest.raises(error):
@@ -75,8 +80,10 @@ def test_recovery_lost_response_then_retry_then_duplicate_then_list(server, lost
         create(server, body)
     retry = create(server, body)
     assert retry.status_code == 400
-    assert retry.json()["message"] == \
-        "An order with sellToOrderReference 'RETRY-ME' already exists for partner 'Demo Sales Channel'"
+    assert (
+        retry.json()["message"]
+        == "An order with sellToOrderReference 'RETRY-ME' already exists for partner 'Demo Sales Channel'"
+    )
     [summary] = find(server, "RETRY-ME")
     assert summary["status"] == "Issued"
     order = requests.get(f"{server.url}{BASE}/{summary['orderId']}", headers=HEADERS, timeout=10).json()

@@ -1,4 +1,5 @@
 """Every validation message of the synchronous API, in the real order; none stores anything."""
+
 import pytest
 
 from tests.helpers import DEMO, DORMANT, TUESDAY, assert_error, line, order_body, with_value, without
@@ -21,15 +22,20 @@ CASES = [
     (with_value(BODY, "partnerId", ""), "Required field 'partnerId' cannot be empty"),
     (with_value(BODY, "partnerId", "not-a-guid"), "partnerId is not a valid GUID"),
     (without(BODY, "sellToOrderReference"), "Required field 'sellToOrderReference' is missing"),
-    (with_value(BODY, "sellToOrderReference", ["A"]), "Required field 'sellToOrderReference' must be a primitive value"),
+    (
+        with_value(BODY, "sellToOrderReference", ["A"]),
+        "Required field 'sellToOrderReference' must be a primitive value",
+    ),
     (with_value(BODY, "sellToOrderReference", None), "Required field 'sellToOrderReference' cannot be null"),
     (with_value(BODY, "sellToOrderReference", ""), "Required field 'sellToOrderReference' cannot be empty"),
     (with_value(BODY, "sellToEmail", {}), "Optional field 'sellToEmail' must be a primitive value"),
     (with_value(BODY, "sellToName", []), "Optional field 'sellToName' must be a primitive value"),
     (with_value(BODY, "sellToLanguage", {}), "Optional field 'sellToLanguage' must be a primitive value"),
     (with_value(BODY, "paymentReference", []), "Optional field 'paymentReference' must be a primitive value"),
-    (with_value(BODY, "partnerId", "00000000-1111-2222-3333-444444444444"),
-     "Unknown partnerId '{00000000-1111-2222-3333-444444444444}'"),
+    (
+        with_value(BODY, "partnerId", "00000000-1111-2222-3333-444444444444"),
+        "Unknown partnerId '{00000000-1111-2222-3333-444444444444}'",
+    ),
     (with_value(BODY, "partnerId", DORMANT), "Partner 'Dormant Channel' is not active"),
     # items
     (without(BODY, "items"), "items array is required"),
@@ -49,25 +55,37 @@ CASES = [
     (with_value(BODY, "items", 0, "visitTime", "10:30"), "Required field 'visitTime' must be HH:mm:ss"),
     (with_value(BODY, "items", 0, "visitTime", "24:00:00"), "Required field 'visitTime' must be HH:mm:ss"),
     # wallet block
-    (with_value(BODY, "items", 0, "wallet", {"names": ["A", "B"]}),
-     "wallet.names array length (2) must equal 1 on line 10000"),
-    (with_value(BODY, "items", [line(quantity=3, wallet={"externalReferenceNumbers": ["X"]})]),
-     "wallet.externalReferenceNumbers array length (1) must equal 3 on line 10000"),
-    (with_value(BODY, "items", [line(item="33001", quantity=5, wallet={"names": ["A", "B", "C", "D", "E"]})]),
-     "wallet.names array length (5) must equal 1 on line 10000"),
-    (with_value(BODY, "items", 0, "wallet", {"componentSchedule": []}),
-     "wallet.componentSchedule is only valid for package items (line 10000)"),
+    (
+        with_value(BODY, "items", 0, "wallet", {"names": ["A", "B"]}),
+        "wallet.names array length (2) must equal 1 on line 10000",
+    ),
+    (
+        with_value(BODY, "items", [line(quantity=3, wallet={"externalReferenceNumbers": ["X"]})]),
+        "wallet.externalReferenceNumbers array length (1) must equal 3 on line 10000",
+    ),
+    (
+        with_value(BODY, "items", [line(item="33001", quantity=5, wallet={"names": ["A", "B", "C", "D", "E"]})]),
+        "wallet.names array length (5) must equal 1 on line 10000",
+    ),
+    (
+        with_value(BODY, "items", 0, "wallet", {"componentSchedule": []}),
+        "wallet.componentSchedule is only valid for package items (line 10000)",
+    ),
     (package_schedule(["31010"]), "wallet.componentSchedule entries must be objects (line 10000)"),
-    (package_schedule([{"visitDate": TUESDAY, "visitTime": "10:00:00"}]),
-     "Required field 'itemNumber' is missing"),
-    (package_schedule([{"itemNumber": "31002", "visitDate": TUESDAY, "visitTime": "10:00:00"}]),
-     "'31002' is not a component of package '32001' (line 10000)"),
-    (package_schedule([{"itemNumber": "31010", "visitDate": "2027-6-1", "visitTime": "10:00:00"}]),
-     "Required field 'visitDate' must be YYYY-MM-DD"),
-    (package_schedule([{"itemNumber": "31010", "visitDate": TUESDAY, "visitTime": "10"}]),
-     "Required field 'visitTime' must be HH:mm:ss"),
-    (package_schedule([{"itemNumber": "31010", "visitDate": TUESDAY}]),
-     "Required field 'visitTime' is missing"),
+    (package_schedule([{"visitDate": TUESDAY, "visitTime": "10:00:00"}]), "Required field 'itemNumber' is missing"),
+    (
+        package_schedule([{"itemNumber": "31002", "visitDate": TUESDAY, "visitTime": "10:00:00"}]),
+        "'31002' is not a component of package '32001' (line 10000)",
+    ),
+    (
+        package_schedule([{"itemNumber": "31010", "visitDate": "2027-6-1", "visitTime": "10:00:00"}]),
+        "Required field 'visitDate' must be YYYY-MM-DD",
+    ),
+    (
+        package_schedule([{"itemNumber": "31010", "visitDate": TUESDAY, "visitTime": "10"}]),
+        "Required field 'visitTime' must be HH:mm:ss",
+    ),
+    (package_schedule([{"itemNumber": "31010", "visitDate": TUESDAY}]), "Required field 'visitTime' is missing"),
 ]
 
 
@@ -111,11 +129,14 @@ def test_create_rejects_more_wallets_than_the_issuer_can_encode(api):
     assert api.list(DEMO).get_json() == []
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("visitTime", "10:00:00\n", "Required field 'visitTime' must be HH:mm:ss"),
-    ("visitDate", f"{TUESDAY}\n", "Required field 'visitDate' must be YYYY-MM-DD"),
-    ("visitTime", "\u0661\u0660:00:00", "Required field 'visitTime' must be HH:mm:ss"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("visitTime", "10:00:00\n", "Required field 'visitTime' must be HH:mm:ss"),
+        ("visitDate", f"{TUESDAY}\n", "Required field 'visitDate' must be YYYY-MM-DD"),
+        ("visitTime", "\u0661\u0660:00:00", "Required field 'visitTime' must be HH:mm:ss"),
+    ],
+)
 def test_dates_and_times_must_match_exactly(api, field, value, message):
     assert_error(api.create(with_value(BODY, "items", 0, field, value)), 400, message)
 
@@ -130,8 +151,10 @@ def test_partner_id_must_be_a_plain_or_braced_guid(api):
 def test_lone_surrogates_become_replacement_characters(client):
     from tests.helpers import BASE, HEADERS
 
-    raw = (b'{"partnerId":"' + DEMO.encode() + b'","sellToOrderReference":"SUR\\ud800","sellToName":"A\\udfffB",'
-           b'"items":[{"itemNumber":"\\ud800","visitDate":"' + TUESDAY.encode() + b'","visitTime":"10:00:00"}]}')
+    raw = (
+        b'{"partnerId":"' + DEMO.encode() + b'","sellToOrderReference":"SUR\\ud800","sellToName":"A\\udfffB",'
+        b'"items":[{"itemNumber":"\\ud800","visitDate":"' + TUESDAY.encode() + b'","visitTime":"10:00:00"}]}'
+    )
     response = client.post(BASE, data=raw, headers={**HEADERS, "Content-Type": "application/json"})
     assert_error(response, 400, "Unknown item '\ufffd'")
     raw = raw.replace(b'"\\ud800","visitDate"', b'"31001","visitDate"')

@@ -1,5 +1,6 @@
 """The bounds of webhook delivery: a deadline per attempt, a capped read of the answer, no
 redirects, a sender per subscriber, and caps on subscriptions."""
+
 import threading
 import time
 
@@ -14,16 +15,20 @@ OTHER = f"/{TENANT}/production/Other%2520Company"
 
 
 def simulator(timeout_seconds, retry_seconds="[0.05]"):
-    scenario = (f"[ota]\nall_partners = true\ncadence_seconds = 0\n"
-                f"[webhooks]\nretry_seconds = {retry_seconds}\ntimeout_seconds = {timeout_seconds}\n")
+    scenario = (
+        f"[ota]\nall_partners = true\ncadence_seconds = 0\n"
+        f"[webhooks]\nretry_seconds = {retry_seconds}\ntimeout_seconds = {timeout_seconds}\n"
+    )
     backend = Backend(scenarios=[parse_scenario(scenario, "limits.toml")])
     client = create_app(backend).test_client()
     return backend, client, Api(client)
 
 
 def deliveries(client):
-    return [(e["response"]["status"], e["outcome"])
-            for e in client.get("/_sim/journal?operation=webhook_delivery").get_json()]
+    return [
+        (e["response"]["status"], e["outcome"])
+        for e in client.get("/_sim/journal?operation=webhook_delivery").get_json()
+    ]
 
 
 class Hanging(Endpoint):
@@ -138,8 +143,10 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(closing):
     api.created(order_body())
     run(client)
     assert client.post("/_sim/webhooks/flush", json={"timeout": 20}).get_json() == {"flushed": True}
-    assert deliveries(client) == [(302, "failed (status 302: redirects are not followed); retrying"),
-                                  (302, "failed (status 302: redirects are not followed); gave up")]
+    assert deliveries(client) == [
+        (302, "failed (status 302: redirects are not followed); retrying"),
+        (302, "failed (status 302: redirects are not followed); gave up"),
+    ]
     assert followed == []
 
 
@@ -169,9 +176,11 @@ def test_a_hanging_receiver_does_not_hold_up_another_company(closing):
     closing(hanging)
     closing(receiver)
     subscribe(client, hanging.url)
-    response = client.post(f"{OTHER}/webhook", json={"notificationUrl": receiver.url,
-                                                     "eventName": "ota_cm_order_processed"},
-                           headers={"x-np-api-key": "k"})
+    response = client.post(
+        f"{OTHER}/webhook",
+        json={"notificationUrl": receiver.url, "eventName": "ota_cm_order_processed"},
+        headers={"x-np-api-key": "k"},
+    )
     assert response.status_code == 201
     api.created(order_body())
     run(client)
@@ -229,25 +238,38 @@ def test_subscriptions_are_capped_per_company_and_in_all(closing):
     closing(backend)
 
     def subscribe_to(company):
-        return client.post(f"/{TENANT}/production/{company}/webhook", headers={"x-np-api-key": "k"},
-                           json={"notificationUrl": "http://127.0.0.1:9/hook", "eventName": "ota_cm_order_processed"})
+        return client.post(
+            f"/{TENANT}/production/{company}/webhook",
+            headers={"x-np-api-key": "k"},
+            json={"notificationUrl": "http://127.0.0.1:9/hook", "eventName": "ota_cm_order_processed"},
+        )
 
     for _ in range(SUBSCRIPTIONS_PER_COMPANY):
         assert subscribe_to("Company0").status_code == 201
     refused = subscribe_to("Company0")
     assert refused.status_code == 400
-    assert refused.get_json() == {"code": "generic_error", "message": (
-        f"This company already has {SUBSCRIPTIONS_PER_COMPANY} webhook subscriptions, the most the simulator "
-        "keeps per company; delete one first")}
+    assert refused.get_json() == {
+        "code": "generic_error",
+        "message": (
+            f"This company already has {SUBSCRIPTIONS_PER_COMPANY} webhook subscriptions, the most the simulator "
+            "keeps per company; delete one first"
+        ),
+    }
     for index in range(1, SUBSCRIPTIONS_IN_ALL // SUBSCRIPTIONS_PER_COMPANY):
         for _ in range(SUBSCRIPTIONS_PER_COMPANY):
             assert subscribe_to(f"Company{index}").status_code == 201
     refused = subscribe_to("Another")
     assert refused.status_code == 400
-    assert refused.get_json() == {"code": "generic_error", "message": (
-        f"The simulator already keeps {SUBSCRIPTIONS_IN_ALL} webhook subscriptions across all companies, "
-        "the most it keeps; delete one first")}
+    assert refused.get_json() == {
+        "code": "generic_error",
+        "message": (
+            f"The simulator already keeps {SUBSCRIPTIONS_IN_ALL} webhook subscriptions across all companies, "
+            "the most it keeps; delete one first"
+        ),
+    }
     first = client.get(f"/{TENANT}/production/Company3/webhook", headers={"x-np-api-key": "k"}).get_json()["value"][0]
-    assert client.delete(f"/{TENANT}/production/Company3/webhook/{first['id']}",
-                         headers={"x-np-api-key": "k"}).status_code == 204
+    assert (
+        client.delete(f"/{TENANT}/production/Company3/webhook/{first['id']}", headers={"x-np-api-key": "k"}).status_code
+        == 204
+    )
     assert subscribe_to("Another").status_code == 201
