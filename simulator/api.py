@@ -49,7 +49,7 @@ def partner_api(tenant: str, environment: str, company: str, endpoint: str):
         base_url=f"{request.scheme}://{request.host}",
     )
     result, entry = answer(backend, call)
-    lost = _fail_transport(result, entry) if result.transport else None
+    lost = _fail_transport(result.transport, entry) if result.transport else None
     _journal(backend, entry, result, lost)
     return json_bytes_response(result.status, result.body) if result.body else Response(status=result.status)
 
@@ -60,9 +60,9 @@ def api_key() -> str:
     return request.headers.get("x-np-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else "")
 
 
-def _fail_transport(result: Answer, entry: JournalEntry) -> str:
+def _fail_transport(transport: tuple[str, float], entry: JournalEntry) -> str:
     """Hand the fault to the server; the kind that will happen."""
-    kind, hang_seconds = result.transport
+    kind, hang_seconds = transport
     happening = request_transport_fault(kind, hang_seconds)
     if happening != kind:
         entry.note = HANG_LIMIT_NOTE

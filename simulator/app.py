@@ -46,7 +46,7 @@ def create_app(
     app.extensions[HANGS_KEY] = Hangs(max_hangs)
     app.register_blueprint(control.bp)
     app.register_blueprint(api.bp)
-    app.wsgi_app = TransportFaults(app.wsgi_app)
+    app.wsgi_app = TransportFaults(app.wsgi_app)  # type: ignore[method-assign]  # Flask's way to add middleware
 
     @app.before_request
     def start_clock():
@@ -82,9 +82,10 @@ def create_app(
             except ApiError as unauthorized:
                 return error_response(unauthorized)
             return error_response(UnsupportedMethod(request.method))
-        code = HTTP_ERROR_CODES.get(error.code, "generic_error")
-        message = TOO_LARGE if error.code == 413 else error.description
-        return json_response(error.code, {"code": code, "message": message})
+        status = error.code or 400  # every HTTPException Flask raises has its code
+        code = HTTP_ERROR_CODES.get(status, "generic_error")
+        message = TOO_LARGE if status == 413 else error.description
+        return json_response(status, {"code": code, "message": message})
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

@@ -7,6 +7,7 @@ back to the start-up scenarios with fresh rule counters.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -38,11 +39,11 @@ from simulator.webhooks import Webhooks
 class Backend:
     def __init__(
         self,
-        scenarios: list[str | Path | Scenario] = (),
+        scenarios: Sequence[str | Path | Scenario] = (),
         data_file: str | Path | None = None,
         seed: int | None = None,
         ota: bool = False,
-        scenario_dirs: list[str | Path] = (),
+        scenario_dirs: Sequence[str | Path] = (),
     ):
         """Load the default catalog with `scenarios` laid over it, and the stored orders.
         `scenario_dirs`: where the control API may read scenario files, besides the bundled ones."""

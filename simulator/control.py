@@ -54,7 +54,7 @@ OPEN = {"control.health", "control.manifest", "control.openapi"}
 OPENAPI = Path(__file__).with_name("openapi.json")
 UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 CHANGING = ("POST", "PUT", "DELETE")
-BODY_TYPES = {"control.add_scenario": ("application/json", "application/toml")}  # else JSON only
+BODY_TYPES: dict[str | None, tuple[str, ...]] = {"control.add_scenario": ("application/json", "application/toml")}
 HOST = re.compile(r"(\[[0-9A-Za-z:.%]+\]|[^:\[\]]+)(?::[0-9]*)?")
 LONGEST_NAME = 1024  # characters of a posted scenario's ?name=
 LONGEST_PATH = 1024
@@ -106,7 +106,7 @@ def require_token():
 def typed_bodies_only():
     """A page may send a form or text/plain anywhere without asking first; JSON it may not."""
     if request.method in CHANGING and request.get_data():
-        accepted = BODY_TYPES.get(request.endpoint, ("application/json",))
+        accepted = BODY_TYPES.get(request.endpoint, ("application/json",))  # JSON unless listed
         if request.mimetype not in accepted:
             raise UnsupportedMediaType(f"Send the body with Content-Type: {' or '.join(accepted)}")
 

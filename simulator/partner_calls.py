@@ -232,7 +232,8 @@ def _matched(backend, operation: str, partner_call: PartnerCall, target: str, bo
     if isinstance(body, dict) and operation in ("create", "replace"):
         call.partner_id = parse_guid(str(body.get("partnerId", ""))) or call.partner_id
         call.reference = str(body.get("sellToOrderReference", "")).strip().upper() or call.reference
-        lines = body.get("items") if isinstance(body.get("items"), list) else []
+        lines = body.get("items")
+        lines = lines if isinstance(lines, list) else []
         call.items = tuple(str(line.get("itemNumber", "")).upper() for line in lines if isinstance(line, dict))
     return call
 

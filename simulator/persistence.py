@@ -36,7 +36,7 @@ from pathlib import Path
 from simulator.errors import StartupError, StorageFailed
 
 ORDERS = "orders"
-REASONS = {
+REASONS: dict[int | None, str] = {
     errno.ENOSPC: "the disk is full",
     errno.EFBIG: "the file has reached its size limit",
     errno.EDQUOT: "the disk quota is used up",
@@ -44,7 +44,7 @@ REASONS = {
     errno.EPERM: "it is not writable",
     errno.EROFS: "it is on a read-only file system",
 }
-ACCESS = {
+ACCESS: dict[int | None, str] = {
     errno.EACCES: "permission denied",
     errno.EPERM: "permission denied",
     errno.EROFS: "it is on a read-only file system",

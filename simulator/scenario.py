@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
@@ -326,7 +326,7 @@ class ScenarioSchema(StrictSchema):
 def build_catalog(scenarios: list[Scenario]) -> Catalog:
     """Lay the scenarios' catalogs over each other (a later entry with the same key wins)
     and check that every reference between entries resolves."""
-    settings = {"currency": "DKK", "vat_percent": 25, "ticket_number_pattern": "ATF-BIL######?-#"}
+    settings: dict[str, Any] = {"currency": "DKK", "vat_percent": 25, "ticket_number_pattern": "ATF-BIL######?-#"}
     partners, admissions, items = {}, {}, {}
     for scenario in scenarios:
         section = scenario.catalog
@@ -379,8 +379,8 @@ def _item(raw: dict, index: int, catalog: Catalog, vat: float, default_pattern: 
         raise ValidationError(f"unknown admission '{raw['admission']}'", f"catalog.items.{index}.admission")
     excl = raw.get("price_excl_vat")
     incl = raw.get("price_incl_vat")
-    if excl is None:
-        excl = round(incl / (1 + vat), 2)
+    if excl is None:  # the schema asks for one price at least
+        excl = round(raw["price_incl_vat"] / (1 + vat), 2)
     if incl is None:
         incl = round(excl * (1 + vat), 2)
     return Item(
@@ -406,7 +406,7 @@ def _unique(entries: list, key, path: str) -> None:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate one scenario file, or a bundled scenario by name (`sold-out`: no `/`
     and no `.toml`); raise ScenarioError naming the file and key."""
-    path = bundled_scenario(path) if is_bundled_name(path) else Path(path)
+    path = bundled_scenario(path) if isinstance(path, str) and is_bundled_name(path) else Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -491,7 +491,7 @@ def default_scenario_path() -> Path:
 # -- scenario files named by the control API ---------------------------------
 
 
-def scenario_directories(extra: list[str | Path] = ()) -> tuple[Path, ...]:
+def scenario_directories(extra: Sequence[str | Path] = ()) -> tuple[Path, ...]:
     """Where `POST /_sim/scenarios {"path": ...}` may read: the bundled scenarios and `extra`."""
     return tuple(Path(os.path.realpath(directory)) for directory in (default_scenario_path().parent, *extra))
 

@@ -395,7 +395,8 @@ def post(url: str, body: bytes, headers: dict, seconds: float) -> tuple[int | No
         connection.sock = _connect(parts.hostname, parts.port or (443 if https else 80), https, deadline)
         connection.sock.settimeout(_left(deadline))
         connection.request("POST", _target(parts), body, headers)
-        answer = http.client.HTTPResponse(_Answer(connection.sock, deadline), method="POST")
+        # HTTPResponse reads through makefile() only, which _Answer provides with the deadline
+        answer = http.client.HTTPResponse(_Answer(connection.sock, deadline), method="POST")  # type: ignore[arg-type]
         answer.begin()
     except (OSError, ValueError, http.client.HTTPException, AnswerTooLarge) as error:
         return None, _problem(error)
@@ -473,7 +474,7 @@ class _Answer:
         pass
 
 
-_PROBLEMS = [  # the first that fits names what went wrong
+_PROBLEMS: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [  # the first that fits
     (TimeoutError, "timeout"),
     (AnswerTooLarge, f"answer over {ANSWER_LIMIT // 1024} KiB"),
     (http.client.RemoteDisconnected, "closed without an answer"),
