@@ -218,6 +218,18 @@ def wait_for(condition, seconds: float = 5) -> bool:
     return True
 
 
+# headless Chromium as the browser tests run it (no sandbox as root, nothing fetched in the background)
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 class Served:
     """`cm-sim serve --port 0` in a subprocess; its URL comes from the first line it prints."""
 

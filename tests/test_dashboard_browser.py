@@ -9,22 +9,13 @@ import requests
 
 from simulator import Backend, create_app, parse_scenario
 from simulator.server import ThreadedServer
-from tests.helpers import BASE, HEADERS, TENANT, Endpoint, line, order_body, past_day
+from tests.helpers import BASE, CHROMIUM_FLAGS, HEADERS, TENANT, Endpoint, line, order_body, past_day
 
 CHROMIUM = shutil.which("chromium")
 # CI installs the browser (make ui-deps): there these tests must run, not skip
 pytestmark = pytest.mark.skipif(
     not CHROMIUM and not os.environ.get("CI"), reason="needs Debian's chromium (make ui-deps)"
 )
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OTHER = f"/{TENANT}/production/Other%20Company/channelManager"  # a second namespace: company "Other Company"
 WEBHOOK = f"/{TENANT}/production/CRONUS%2520International%2520Ltd./webhook"
 EVENT = "ota_cm_order_processed"
@@ -44,7 +35,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser.new_page()
         browser.close()
 

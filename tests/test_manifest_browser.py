@@ -12,7 +12,7 @@ import requests
 
 from simulator import Backend, create_app
 from simulator.server import ThreadedServer
-from tests.helpers import BASE, HEADERS, line, order_body
+from tests.helpers import BASE, CHROMIUM_FLAGS, HEADERS, line, order_body
 
 CHROMIUM = shutil.which("chromium")
 ZBARIMG = shutil.which("zbarimg")
@@ -27,13 +27,7 @@ def screenshot(url, path, profile):
         [
             CHROMIUM,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={profile}",
             "--window-size=1000,1400",
             f"--screenshot={path}",
