@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from simulator.catalog import Catalog, Partner
 from simulator.clock import Clock
@@ -20,7 +20,7 @@ from simulator.guids import braced, parse_guid
 from simulator.issuance import Issuer
 from simulator.model import Namespace, Order, OrderStatus
 from simulator.numbers import Numbers
-from simulator.order_request import code, parse_header, parse_lines, required_text
+from simulator.order_request import OrderHeader, code, parse_header, parse_lines, required_text
 from simulator.outcomes import Outcome, pending_outcome
 from simulator.store import Store, Trace
 
@@ -48,9 +48,15 @@ class ChannelManager:
         return self.ota_for_all or bool(partner and partner.ota)
 
     def create_order(
-        self, namespace: Namespace, body, fault: Outcome | None = None, sync: bool = False, trace: Trace | None = None
+        self,
+        namespace: Namespace,
+        body: object,
+        fault: Outcome | None = None,
+        sync: bool = False,
+        trace: Trace | None = None,
     ) -> Order:
-        header = parse_header(_object(body))
+        request = _object(body)
+        header = parse_header(request)
         partner = self.catalog.partner(header.partner_id)
         if partner is None:
             raise BadRequest(f"Unknown partnerId '{braced(header.partner_id)}'", "partnerId", "known_partner")
@@ -76,7 +82,7 @@ class ChannelManager:
                 sell_to_language=header.sell_to_language,
                 payment_reference=header.payment_reference,
                 received_at=self.clock.now(),
-                lines=parse_lines(body, header, self.catalog, self._not_before(ota)),
+                lines=parse_lines(request, header, self.catalog, self._not_before(ota)),
             )
             remove = [existing] if existing else []  # an order left in Error gives way to the new one
             if ota:
@@ -102,17 +108,22 @@ class ChannelManager:
                 found = self.store.find_by_reference(namespace, partner, code(query["sellToOrderReference"], 50))
                 orders = [found] if found else []
             else:
-                orders = sorted(self.store.for_partner(namespace, partner), key=lambda order: order.received_at)
+                orders = sorted(self.store.for_partner(namespace, partner), key=_received_at)
         return [
             order
             for order in orders
             if (statuses is None or order.status in statuses)
-            and (received_from is None or order.received_at >= received_from)
-            and (received_to is None or order.received_at <= received_to)
+            and (received_from is None or _received_at(order) >= received_from)
+            and (received_to is None or _received_at(order) <= received_to)
         ]
 
     def confirm_order(
-        self, namespace: Namespace, order_id: str, body, fault: Outcome | None = None, trace: Trace | None = None
+        self,
+        namespace: Namespace,
+        order_id: str,
+        body: object,
+        fault: Outcome | None = None,
+        trace: Trace | None = None,
     ) -> Order:
         with self.store.lock:
             order = self._existing(namespace, order_id)
@@ -133,7 +144,7 @@ class ChannelManager:
         self,
         namespace: Namespace,
         order_id: str,
-        body,
+        body: object,
         fault: Outcome | None = None,
         sync: bool = False,
         trace: Trace | None = None,
@@ -142,7 +153,8 @@ class ChannelManager:
             existing = self._existing(namespace, order_id)
             if existing.status not in (OrderStatus.DRAFT, OrderStatus.ERROR):
                 raise BadRequest(f"Order cannot be replaced in status {existing.status.caption}", "status", "state")
-            header = parse_header(_object(body))
+            request = _object(body)
+            header = parse_header(request)
             if header.partner_id != existing.partner_id:
                 raise BadRequest("partnerId cannot be changed via PUT", "partnerId", "immutable")
             if header.sell_to_order_reference != existing.sell_to_order_reference:
@@ -156,7 +168,7 @@ class ChannelManager:
                 sell_to_language=header.sell_to_language,
                 payment_reference=header.payment_reference,
                 status=OrderStatus.PROCESSING,
-                lines=parse_lines(body, header, self.catalog, self._not_before(ota)),
+                lines=parse_lines(request, header, self.catalog, self._not_before(ota)),
             )
             if ota:
                 order = self._as_ota(
@@ -197,7 +209,9 @@ class ChannelManager:
             try:
                 return self._issue(_unissued(order), self.catalog.partner(order.partner_id))
             except IssuanceFailed:
-                return self.store.get(order.namespace, order.order_id)
+                failed = self.store.get(order.namespace, order.order_id)
+                assert failed is not None  # _issue committed it in Error
+                return failed
 
     # -- the OTA worker's steps ---------------------------------------------
 
@@ -246,11 +260,11 @@ class ChannelManager:
 
     # -- internals -------------------------------------------------------
 
-    def _not_before(self, ota: bool):
+    def _not_before(self, ota: bool) -> date | None:
         """The OTA Channel Manager refuses visit dates before the venue's local today; the synchronous one does not."""
         return self.clock.today() if ota else None
 
-    def _as_ota(self, order: Order, header, buy_from: str) -> Order:
+    def _as_ota(self, order: Order, header: OrderHeader, buy_from: str) -> Order:
         """The OTA Channel Manager's version: 50-character payment reference, its own buy-from reference."""
         return replace(
             order,
@@ -260,9 +274,9 @@ class ChannelManager:
             status=OrderStatus.SCHEDULED,
         )
 
-    def _submit(self, order: Order, fault: Outcome | None, trace: Trace | None, remove=()) -> Order:
+    def _submit(self, order: Order, fault: Outcome | None, trace: Trace | None, remove: Sequence[Order] = ()) -> Order:
         """Store the order as Submitted: the worker issues it later."""
-        pending = {}
+        pending: dict[str, str | int | bool] = {}
         if fault and fault.applied_at_issuance:
             _took_effect(trace)
             pending = fault.pending()
@@ -275,7 +289,7 @@ class ChannelManager:
         self.store.commit(put=[moved])
         return moved
 
-    def _fail(self, order: Order, message: str, remove=(), trace: Trace | None = None) -> Order:
+    def _fail(self, order: Order, message: str, remove: Sequence[Order] = (), trace: Trace | None = None) -> Order:
         """Commit the order in Error with the message: no wallets, no job, no manifest."""
         failed = replace(
             _unissued(order),
@@ -298,7 +312,7 @@ class ChannelManager:
         partner: Partner | None,
         fault: Outcome | None = None,
         trace: Trace | None = None,
-        remove=(),
+        remove: Sequence[Order] = (),
         replaced: Order | None = None,
     ) -> Order:
         """Issue and commit the order; a failed issue is committed in Error and re-raised."""
@@ -350,10 +364,16 @@ def _unissued(order: Order) -> Order:
     return replace(order, pending_outcome={}, lines=[replace(line, wallets=[]) for line in order.lines])
 
 
-def _object(body) -> dict:
+def _object(body: object) -> dict[str, object]:
     if not isinstance(body, dict):
         raise BadRequest("Body must be a JSON object", "body", "object")
     return body
+
+
+def _received_at(order: Order) -> datetime:
+    """When a stored order was received: every stored order has the time (set on create, checked on load and import)."""
+    assert order.received_at is not None
+    return order.received_at
 
 
 def _statuses(text: str) -> set[OrderStatus] | None:

@@ -53,7 +53,7 @@ class FaultRule:
     fired: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.seed is not None:
             self._rng.seed(self.seed)
         self.reference = self.reference.upper()
@@ -75,8 +75,8 @@ class FaultRule:
     def exhausted(self) -> bool:
         return self.times is not None and self.fired >= self.times
 
-    def describe(self) -> dict:
-        described = {
+    def describe(self) -> dict[str, str | int | None]:
+        described: dict[str, str | int | None] = {
             "id": self.id,
             "description": self.description,
             "outcome": self.outcome.kind,
@@ -102,7 +102,7 @@ class Decision:
 
 
 class FaultBook:
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
 
@@ -132,7 +132,7 @@ class FaultBook:
                 if rule.id == rule_id and rule.fired:
                     rule.fired -= 1
 
-    def describe(self) -> list[dict]:
+    def describe(self) -> list[dict[str, str | int | None]]:
         with self._lock:
             return [rule.describe() for rule in self._rules]
 

@@ -35,6 +35,9 @@ class PlannedTicket:
     number: str = ""  # drawn once every ticket is reserved
 
 
+Plans = list[list[list[PlannedTicket]]]  # for each line, for each of its wallets, the tickets in it
+
+
 class Issuer:
     def __init__(self, catalog: Catalog, store: Store, numbers: Numbers, clock: Clock):
         self.catalog = catalog
@@ -45,7 +48,7 @@ class Issuer:
     def issue(
         self,
         order: Order,
-        partner: Partner,
+        partner: Partner | None,
         replaced: Order | None = None,
         failure: str = "",
         trace: Trace | None = None,
@@ -91,10 +94,10 @@ class Issuer:
             coupons = [item]
         else:
             coupons = [
-                self.catalog.item(c.item_number)
+                self._item(c.item_number)
                 for c in (item.components if item else ())
                 for _ in range(c.quantity)
-                if self.catalog.item(c.item_number).kind.issued_as_coupon
+                if self._item(c.item_number).kind.issued_as_coupon
             ]
         if not coupons or any(t.kind is AssetType.COUPON for w in line.wallets for t in w.tickets):
             return line
@@ -135,14 +138,14 @@ class Issuer:
                 f"SeqNo={MAX_WALLETS_PER_LINE + 1} ImportIdx=1. SeqNo must stay below 10000 and "
                 "ImportIdx below 10. This is a programming bug."
             )
-        item = self.catalog.item(line.item_number)
+        item = self._item(line.item_number)
         return [self._plan_wallet(line, item) for _ in range(line.wallet_count)]
 
     def _plan_wallet(self, line: Line, item: Item) -> list[PlannedTicket]:
         if item.kind.has_components:
             tickets = []
             for component in item.components:
-                ticket_item = self.catalog.item(component.item_number)
+                ticket_item = self._item(component.item_number)
                 if ticket_item.kind.issued_as_coupon:
                     continue  # coupons are posted once the order is paid (OTA only)
                 visit_date, visit_time = self._component_visit(line, component.item_number)
@@ -153,6 +156,13 @@ class Issuer:
         if item.kind.issued_as_coupon:
             return []  # a coupon is no ticket: the OTA mode adds it as a coupon asset
         return [self._plan_ticket(item, line.visit_date, line.visit_time, item.kind.units(line.quantity))]
+
+    def _item(self, number: str) -> Item:
+        """The item a line or a package component names: parse_lines checked the line's, the scenario
+        the package's components (an item a scenario reload dropped fails the issue here, as before)."""
+        item = self.catalog.item(number)
+        assert item is not None, f"item {number} is not in the catalog"
+        return item
 
     @staticmethod
     def _component_visit(line: Line, item_number: str) -> tuple[str, str]:
@@ -168,7 +178,7 @@ class Issuer:
             item, visit_date, visit_time, units, item.price_excl_vat * units, item.price_incl_vat * units
         )
 
-    def _number(self, plans) -> None:
+    def _number(self, plans: Plans) -> None:
         """Draw the ticket numbers (after the reservation, so a refused order draws none)."""
         try:
             for planned in (ticket for line in plans for wallet in line for ticket in wallet):
@@ -178,10 +188,10 @@ class Issuer:
 
     # -- the import itself (a failure leaves the order in Error) ---------
 
-    def _failure_message(self, template: str, order: Order, plans, replaced: Order | None) -> str:
+    def _failure_message(self, template: str, order: Order, plans: Plans, replaced: Order | None) -> str:
         """Fill a failure message with values of the order's first ticket and wallet."""
         first = next((ticket for line in plans for wallet in line for ticket in wallet), None)
-        values = {"external_reference": _at(order.lines[0].requested_references, 1) or "EXT-1"}
+        values: dict[str, str | int] = {"external_reference": _at(order.lines[0].requested_references, 1) or "EXT-1"}
         if first is not None:
             admission = self.catalog.admission(first.item.admission_code)
             day = date.fromisoformat(first.visit_date)
@@ -196,13 +206,13 @@ class Issuer:
             )
         return PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), match.group(0))), template)
 
-    def _reserve(self, order: Order, plans, replaced: Order | None) -> None:
+    def _reserve(self, order: Order, plans: Plans, replaced: Order | None) -> None:
         """Check every ticket against its admission: date, time slot, capacity."""
-        released = Counter()
+        released: Counter[tuple[str, str, str]] = Counter()  # (admission, day, slot)
         if replaced is not None:
             for ticket in replaced.tickets:
                 released[(ticket.admission_code, ticket.visit_date, ticket.slot)] += ticket.units
-        pending = Counter()
+        pending: Counter[tuple[str, str, str]] = Counter()
         today = self.clock.today()
         for planned in (ticket for line in plans for wallet in line for ticket in wallet):
             admission = self.catalog.admission(planned.item.admission_code)
@@ -228,7 +238,7 @@ class Issuer:
             pending[key] += planned.units
             planned.slot = key[2]
 
-    def _wrap(self, order: Order, plans, replaced: Order | None) -> None:
+    def _wrap(self, order: Order, plans: Plans, replaced: Order | None) -> None:
         """Create one wallet per planned wallet and put its tickets in it."""
         released = Counter(wallet.external_reference_number for wallet in replaced.wallets) if replaced else Counter()
         claimed: set[str] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from enum import StrEnum
@@ -130,7 +131,8 @@ class Order:
     ota: bool = False  # issued asynchronously, as the OTA Channel Manager does
     buy_from_order_reference: str = ""  # OTA: the system's own document number
     status_since: datetime | None = None  # when the current status began (the OTA worker's sweeps)
-    pending_outcome: dict = field(default_factory=dict)  # OTA: a fault rule's outcome, for when the worker issues
+    # OTA: a fault rule's outcome (`Outcome.pending`), for when the worker issues
+    pending_outcome: dict[str, str | int | bool] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[Namespace, str]:
@@ -149,7 +151,7 @@ class Order:
         return replace(self, lines=[], status=OrderStatus.CANCELLED, status_message="", job_id="", manifest=None)
 
 
-def order_to_dict(order: Order) -> dict:
+def order_to_dict(order: Order) -> dict[str, Any]:
     """Return a JSON-ready record of the order, for persistence (written out field by field:
     dataclasses.asdict is ten times slower, and this runs on every committed change)."""
     return {
@@ -201,19 +203,19 @@ def _line_kind(is_package: bool, is_group: bool) -> ItemKind:
     return ItemKind.PACKAGE if is_package else ItemKind.GROUP if is_group else ItemKind.TICKET
 
 
-def _wallet_record(wallet: Wallet) -> dict:
+def _wallet_record(wallet: Wallet) -> dict[str, Any]:
     record = _fields(wallet)
     record["issued_at"] = wallet.issued_at.isoformat()
     record["tickets"] = [{**_fields(ticket), "kind": ticket.kind.value} for ticket in wallet.tickets]
     return record
 
 
-def _fields(value) -> dict:
+def _fields(value: Manifest | ScheduleEntry | Wallet | Ticket) -> dict[str, Any]:
     """A dataclass instance's fields as a new dict (not deep, unlike asdict)."""
     return {name: getattr(value, name) for name in value.__slots__}
 
 
-def order_from_dict(record: dict) -> Order:
+def order_from_dict(record: Mapping[str, Any]) -> Order:
     """Rebuild an order from `order_to_dict` output."""
     lines = []
     for line in record["lines"]:
@@ -323,7 +325,11 @@ class _BadField(ValueError):
     """One field's problem, as `path must ...`."""
 
 
-def orders_from_import(records) -> list[Order]:
+Check = Callable[[object, str], None]  # a field's check of its value at the path: _BadField when it is wrong
+Fields = Mapping[str, tuple[Check, bool]]  # each key's check and whether it may be left out
+
+
+def orders_from_import(records: object) -> list[Order]:
     """The exported order records as orders, each field checked; InvalidImport names the first
     order and field that is wrong, or an order id or reference given twice."""
     if not isinstance(records, list):
@@ -344,24 +350,25 @@ def orders_from_import(records) -> list[Order]:
     return orders
 
 
-def imported_moment(value, path: str) -> datetime:
+def imported_moment(value: object, path: str) -> datetime:
     """An exported ISO 8601 date and time with a time zone, within the simulator clock's range."""
     try:
         _moment(value, path)
     except _BadField as error:
         raise InvalidImport(str(error)) from None
+    assert isinstance(value, str)  # _moment passes text only
     return datetime.fromisoformat(value)
 
 
-def _which(index: int, record) -> str:
+def _which(index: int, record: object) -> str:
     order_id = record.get("order_id") if isinstance(record, dict) else None
     if isinstance(order_id, str) and GUID_TEXT.fullmatch(order_id):
         return f"orders[{index}] (order '{order_id}')"
     return f"orders[{index}]"
 
 
-def _check_unique(orders: list[Order], key, field_name: str) -> None:
-    first: dict = {}
+def _check_unique(orders: list[Order], key: Callable[[Order], Hashable], field_name: str) -> None:
+    first: dict[Hashable, int] = {}
     for index, order in enumerate(orders):
         earlier = first.setdefault(key(order), index)
         if earlier != index:
@@ -370,7 +377,7 @@ def _check_unique(orders: list[Order], key, field_name: str) -> None:
             )
 
 
-def _check_record(record, fields: dict, path: str) -> None:
+def _check_record(record: object, fields: Fields, path: str) -> None:
     """`fields` maps each key to its check and whether it may be left out (older exports lack it)."""
     if not isinstance(record, dict):
         raise _BadField(f"{path or 'the order'} must be an object")
@@ -388,8 +395,8 @@ def _joined(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _records(fields: dict):
-    def check(value, path):
+def _records(fields: Fields) -> Check:
+    def check(value: object, path: str) -> None:
         if not isinstance(value, list):
             raise _BadField(f"{path} must be a list")
         for index, entry in enumerate(value):
@@ -398,66 +405,66 @@ def _records(fields: dict):
     return check
 
 
-def _text(longest: int = SHORT_TEXT, shortest: int = 0):
+def _text(longest: int = SHORT_TEXT, shortest: int = 0) -> Check:
     length = f"{shortest} to {longest}" if shortest else f"at most {longest}"
 
-    def check(value, path):
+    def check(value: object, path: str) -> None:
         if not isinstance(value, str) or not shortest <= len(value) <= longest:
             raise _BadField(f"{path} must be text of {length} characters")
 
     return check
 
 
-def _texts(value, path: str) -> None:
+def _texts(value: object, path: str) -> None:
     if not isinstance(value, list) or len(value) > 10_000:
         raise _BadField(f"{path} must be a list of texts")
     for index, entry in enumerate(value):
         _text()(entry, f"{path}[{index}]")
 
 
-def _whole(least: int, most: int):
-    def check(value, path):
+def _whole(least: int, most: int) -> Check:
+    def check(value: object, path: str) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
             raise _BadField(f"{path} must be a whole number from {least} to {most}")
 
     return check
 
 
-def _amount(value, path: str) -> None:
+def _amount(value: object, path: str) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1e12:
         raise _BadField(f"{path} must be an amount from 0 to 1000000000000")
 
 
-def _flag(value, path: str) -> None:
+def _flag(value: object, path: str) -> None:
     if not isinstance(value, bool):
         raise _BadField(f"{path} must be true or false")
 
 
-def _guid(value, path: str) -> None:
+def _guid(value: object, path: str) -> None:
     if not isinstance(value, str) or not GUID_TEXT.fullmatch(value):
         raise _BadField(f"{path} must be a GUID as exported (lowercase, no braces)")
 
 
-def _date(value, path: str) -> None:
+def _date(value: object, path: str) -> None:
     try:
         date.fromisoformat(value if isinstance(value, str) and ISO_DATE.fullmatch(value) else "")
     except ValueError:
         raise _BadField(f"{path} must be a date (YYYY-MM-DD)") from None
 
 
-def _time(value, path: str) -> None:
+def _time(value: object, path: str) -> None:
     try:
         time.fromisoformat(value if isinstance(value, str) and ISO_TIME.fullmatch(value) else "")
     except ValueError:
         raise _BadField(f"{path} must be a time (HH:MM:SS)") from None
 
 
-def _slot(value, path: str) -> None:
+def _slot(value: object, path: str) -> None:
     if value != "":  # a coupon holds no slot
         _time(value, path)
 
 
-def _moment(value, path: str) -> None:
+def _moment(value: object, path: str) -> None:
     try:
         moment = datetime.fromisoformat(value if isinstance(value, str) and len(value) <= 40 else "")
         usable = moment.tzinfo is not None and EARLIEST <= moment <= LATEST
@@ -467,47 +474,47 @@ def _moment(value, path: str) -> None:
         raise _BadField(f"{path} must be an ISO 8601 date and time with a time zone, between 1900 and 9000")
 
 
-def _optional_moment(value, path: str) -> None:
+def _optional_moment(value: object, path: str) -> None:
     if value is not None:
         _moment(value, path)
 
 
-def _status(value, path: str) -> None:
+def _status(value: object, path: str) -> None:
     if not isinstance(value, str) or value not in {status.value for status in OrderStatus}:
         raise _BadField(f"{path} must be one of {', '.join(status.value for status in OrderStatus)}")
 
 
-def _namespace(value, path: str) -> None:
+def _namespace(value: object, path: str) -> None:
     if not isinstance(value, list) or len(value) != 3:
         raise _BadField(f"{path} must be [tenant, environment, company]")
     for index, part in enumerate(value):
         _text(shortest=1)(part, f"{path}[{index}]")
 
 
-def _manifest(value, path: str) -> None:
+def _manifest(value: object, path: str) -> None:
     if value is not None:
         _check_record(value, MANIFEST_FIELDS, path)
 
 
-def _pending_outcome(value, path: str) -> None:
+def _pending_outcome(value: object, path: str) -> None:
     """What a fault rule left for the OTA worker to do: nothing, or one outcome it knows."""
     if not is_pending_outcome(value):
         raise _BadField(f"{path} must be {PENDING_OUTCOMES}")
 
 
-def _ticket_kind(value, path: str) -> None:
+def _ticket_kind(value: object, path: str) -> None:
     if value not in tuple(asset.value for asset in AssetType):  # a tuple: the value may be unhashable
         raise _BadField(f"{path} must be {' or '.join(AssetType)}")
 
 
 # the fields of an exported order, each with its check (defined above) and whether it may be left out
 REQUIRED, OPTIONAL = False, True
-MANIFEST_FIELDS = {
+MANIFEST_FIELDS: Fields = {
     "manifest_id": (_guid, REQUIRED),
     "template_id": (_text(40, 1), REQUIRED),
     "generated": (_whole(0, 2**40), REQUIRED),
 }
-TICKET_FIELDS = {
+TICKET_FIELDS: Fields = {
     "id": (_guid, REQUIRED),
     "asset_id": (_guid, REQUIRED),
     "number": (_text(100, 1), REQUIRED),
@@ -519,7 +526,7 @@ TICKET_FIELDS = {
     "units": (_whole(0, 1_000_000), REQUIRED),
     "kind": (_ticket_kind, OPTIONAL),
 }
-WALLET_FIELDS = {
+WALLET_FIELDS: Fields = {
     "seq_no": (_whole(0, 1_000_000_000), REQUIRED),
     "wallet_id": (_guid, REQUIRED),
     "reference_number": (_text(100, 1), REQUIRED),
@@ -531,8 +538,12 @@ WALLET_FIELDS = {
     "currency_code": (_text(10), REQUIRED),
     "tickets": (_records(TICKET_FIELDS), REQUIRED),
 }
-SCHEDULE_FIELDS = {"item_number": (_text(), REQUIRED), "visit_date": (_date, REQUIRED), "visit_time": (_time, REQUIRED)}
-LINE_FIELDS = {
+SCHEDULE_FIELDS: Fields = {
+    "item_number": (_text(), REQUIRED),
+    "visit_date": (_date, REQUIRED),
+    "visit_time": (_time, REQUIRED),
+}
+LINE_FIELDS: Fields = {
     "line_no": (_whole(1, 1_000_000_000), REQUIRED),
     "item_number": (_text(shortest=1), REQUIRED),
     "description": (_text(), REQUIRED),
@@ -549,7 +560,7 @@ LINE_FIELDS = {
     "requested_references": (_texts, OPTIONAL),
     "wallets": (_records(WALLET_FIELDS), REQUIRED),
 }
-ORDER_FIELDS = {
+ORDER_FIELDS: Fields = {
     "namespace": (_namespace, REQUIRED),
     "order_id": (_guid, REQUIRED),
     "partner_id": (_guid, REQUIRED),

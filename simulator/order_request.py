@@ -8,6 +8,7 @@ field length, and Code fields are also trimmed and uppercased.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -40,7 +41,7 @@ def code(text: str, length: int) -> str:
     return text[:length].strip().upper()[:length]
 
 
-def as_text(value) -> str:
+def as_text(value: object) -> str:
     """A JSON primitive as text, as AL's JsonValue.AsText() gives it."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -49,11 +50,11 @@ def as_text(value) -> str:
     return str(value)
 
 
-def is_primitive(value) -> bool:
+def is_primitive(value: object) -> bool:
     return not isinstance(value, (dict, list))
 
 
-def required_value(obj: dict, name: str, at: str = ""):
+def required_value(obj: Mapping[str, object], name: str, at: str = "") -> object:
     if name not in obj:
         raise BadRequest(f"Required field '{name}' is missing", at + name, "required")
     value = obj[name]
@@ -64,21 +65,21 @@ def required_value(obj: dict, name: str, at: str = ""):
     return value
 
 
-def required_text(obj: dict, name: str, at: str = "") -> str:
+def required_text(obj: Mapping[str, object], name: str, at: str = "") -> str:
     text = as_text(required_value(obj, name, at))
     if text == "":
         raise BadRequest(f"Required field '{name}' cannot be empty", at + name, "not_empty")
     return text
 
 
-def optional_text(obj: dict, name: str, at: str = "") -> str:
+def optional_text(obj: Mapping[str, object], name: str, at: str = "") -> str:
     value = obj.get(name)
     if not is_primitive(value):
         raise BadRequest(f"Optional field '{name}' must be a primitive value", at + name, "primitive")
     return "" if value is None else as_text(value)
 
 
-def required_date(obj: dict, name: str, at: str = "") -> str:
+def required_date(obj: Mapping[str, object], name: str, at: str = "") -> str:
     text = as_text(required_value(obj, name, at))
     try:
         if DATE_PATTERN.fullmatch(text):
@@ -88,14 +89,14 @@ def required_date(obj: dict, name: str, at: str = "") -> str:
     raise BadRequest(f"Required field '{name}' must be YYYY-MM-DD", at + name, "date_format")
 
 
-def required_time(obj: dict, name: str, at: str = "") -> str:
+def required_time(obj: Mapping[str, object], name: str, at: str = "") -> str:
     text = as_text(required_value(obj, name, at))
     if not TIME_PATTERN.fullmatch(text):
         raise BadRequest(f"Required field '{name}' must be HH:mm:ss", at + name, "time_format")
     return text
 
 
-def parse_header(body: dict) -> OrderHeader:
+def parse_header(body: Mapping[str, object]) -> OrderHeader:
     """Read the header fields (partnerId first, as the real API does)."""
     partner_text = required_text(body, "partnerId")
     partner_id = parse_guid(partner_text)
@@ -117,7 +118,9 @@ def parse_header(body: dict) -> OrderHeader:
     )
 
 
-def parse_lines(body: dict, header: OrderHeader, catalog: Catalog, not_before: date | None = None) -> list[Line]:
+def parse_lines(
+    body: Mapping[str, object], header: OrderHeader, catalog: Catalog, not_before: date | None = None
+) -> list[Line]:
     """Read `items`: every line is checked before anything is stored.
 
     With `not_before` (the OTA Channel Manager's local today), each line and each of
@@ -141,7 +144,7 @@ def parse_lines(body: dict, header: OrderHeader, catalog: Catalog, not_before: d
     return lines
 
 
-def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog, not_before: date | None) -> Line:
+def _parse_line(entry: object, index: int, header: OrderHeader, catalog: Catalog, not_before: date | None) -> Line:
     line_no = (index + 1) * LINE_NO_STEP
     at = f"items[{index}]."
     if not isinstance(entry, dict):
@@ -172,7 +175,7 @@ def _parse_line(entry, index: int, header: OrderHeader, catalog: Catalog, not_be
     return line
 
 
-def _quantity(value, line_no: int, at: str) -> int:
+def _quantity(value: object, line_no: int, at: str) -> int:
     if value is None:
         return 1
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
@@ -192,14 +195,16 @@ def _not_past(visit_date: str, not_before: date | None, what: str, field: str) -
         )
 
 
-def _override(entry: dict, name: str, inherited: str, at: str) -> str:
+def _override(entry: Mapping[str, object], name: str, inherited: str, at: str) -> str:
     """A line value that overrides the header's; an explicit null blanks it."""
     if name not in entry:
         return inherited
     return optional_text(entry, name, at)
 
 
-def _parse_wallet_block(wallet: dict, line: Line, item: Item, index: int, not_before: date | None) -> None:
+def _parse_wallet_block(
+    wallet: Mapping[str, object], line: Line, item: Item, index: int, not_before: date | None
+) -> None:
     at = f"items[{index}].wallet."
     count = line.wallet_count
     names = wallet.get("names")
@@ -224,7 +229,7 @@ def _parse_wallet_block(wallet: dict, line: Line, item: Item, index: int, not_be
         ]
 
 
-def _entries(values: list, name: str, count: int, line_no: int, at: str) -> list[str]:
+def _entries(values: Sequence[object], name: str, count: int, line_no: int, at: str) -> list[str]:
     if len(values) != count:
         raise BadRequest(
             f"wallet.{name} array length ({len(values)}) must equal {count} on line {line_no}", at + name, "length"
@@ -234,7 +239,9 @@ def _entries(values: list, name: str, count: int, line_no: int, at: str) -> list
     return ["" if value is None else as_text(value) for value in values]
 
 
-def _schedule_entry(raw, line: Line, package: Item, index: int, at: str, not_before: date | None) -> ScheduleEntry:
+def _schedule_entry(
+    raw: object, line: Line, package: Item, index: int, at: str, not_before: date | None
+) -> ScheduleEntry:
     if not isinstance(raw, dict):
         raise BadRequest(f"wallet.componentSchedule entries must be objects (line {line.line_no})", at, "object")
     item_text = required_text(raw, "itemNumber", at + ".")

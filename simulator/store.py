@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from simulator.clock import Clock
 from simulator.model import Namespace, Order, check_order, order_from_dict, order_to_dict
 from simulator.persistence import WriteAheadLog, storage_key
 
 STOP_REWRITE_ORDERS = 25_000  # a rewrite takes about 60 us an order: 1.5 s here
+
+ReferenceKey = tuple[Namespace, str, str]  # (namespace, partner id, sellToOrderReference)
+CapacityKey = tuple[Namespace, str, str, str]  # (namespace, admission, day, slot)
 
 
 @dataclass
@@ -27,37 +33,39 @@ class Trace:
 
     transitions: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     applied: bool = False
-    replaced: dict[tuple, Order | None] = field(default_factory=dict)  # by order key, the version before the call
+    # by order key, the version before the call
+    replaced: dict[tuple[Namespace, str], Order | None] = field(default_factory=dict)
 
 
 @dataclass
 class Footprint:
     """What a stored order holds in the shared indexes."""
 
-    reference: tuple
+    reference: ReferenceKey
     manifest_id: str | None = None
     external_references: list[str] = field(default_factory=list)
-    capacity: Counter = field(default_factory=Counter)
+    capacity: Counter[CapacityKey] = field(default_factory=Counter)
     numbers: list[str] = field(default_factory=list)
 
 
 class Store:
-    def __init__(self, data_file: str | Path | None = None, clock=None):
+    def __init__(self, data_file: str | Path | None = None, clock: Clock | None = None) -> None:
         self.lock = threading.RLock()
         self._clock = clock
         self._history: dict[tuple[Namespace, str], list[tuple[str, str]]] = {}  # (at, status), since start-up
         self._orders: dict[tuple[Namespace, str], Order] = {}
         self._footprints: dict[tuple[Namespace, str], Footprint] = {}
-        self._by_reference: dict[tuple, str] = {}
+        self._by_reference: dict[ReferenceKey, str] = {}
         self._by_partner: dict[tuple[Namespace, str], dict[str, None]] = {}
         self._by_manifest: dict[str, tuple[Namespace, str]] = {}
         self._namespace_of: dict[str, Namespace] = {}
         self._in_flight: dict[tuple[Namespace, str], None] = {}  # OTA orders the worker has to settle
-        self._external_references: Counter = Counter()
-        self._capacity: Counter = Counter()
+        self._external_references: Counter[tuple[Namespace, str]] = Counter()
+        self._capacity: Counter[CapacityKey] = Counter()
         self._wal = WriteAheadLog(data_file) if data_file else None
         if self._wal:
             for order in self._wal.load(_read_order).values():  # StartupError when the files are unusable
+                assert isinstance(order, Order)  # made by _read_order (WriteAheadLog.load types it as object)
                 self._index(order)
             if self._wal.entries or not self._wal.path.exists():
                 self._wal.compact_at_start(self._records())
@@ -115,7 +123,7 @@ class Store:
 
     # -- changes ---------------------------------------------------------
 
-    def commit(self, put: list[Order] = (), remove: list[Order] = (), trace: Trace | None = None) -> None:
+    def commit(self, put: Sequence[Order] = (), remove: Sequence[Order] = (), trace: Trace | None = None) -> None:
         """Apply a change atomically: written to the write-ahead log first when persistent (StorageFailed, and
         nothing changed, when that fails), then the orders and indexes; the transitions go
         into `trace`."""
@@ -171,7 +179,7 @@ class Store:
 
     # -- internals -------------------------------------------------------
 
-    def _records(self) -> list[dict]:
+    def _records(self) -> list[dict[str, Any]]:
         return [order_to_dict(order) for order in self._orders.values()]
 
     def _index(self, order: Order) -> None:
@@ -226,7 +234,7 @@ class Store:
             del self._by_partner[partner_key]
 
 
-def _read_order(record: dict) -> Order:
+def _read_order(record: dict[str, Any]) -> Order:
     """A stored order rebuilt from its record (KeyError, TypeError or ValueError when it is not one)."""
     order = order_from_dict(record)
     check_order(order)
