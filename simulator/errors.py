@@ -4,6 +4,7 @@ response helpers need it."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import orjson
@@ -137,7 +138,16 @@ def error_body(error: ApiError) -> bytes:
 
 
 def json_response(status: int, payload: object) -> Response:
-    return json_bytes_response(status, orjson.dumps(payload))
+    return json_bytes_response(status, json_bytes(payload))
+
+
+def json_bytes(payload: object) -> bytes:
+    """JSON as orjson writes it; Python's own writer for what orjson refuses (a whole number
+    beyond 64 bits, which a partner's body may hold and the request journal keeps as sent)."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def json_bytes_response(status: int, body: bytes) -> Response:
