@@ -96,8 +96,7 @@ def _paste(command: str, served: Served, cwd: Path) -> str:
 def _stateful_successes(report_dir: Path) -> dict[str, list[tuple[str, int]]]:
     """operationId -> (orderId, status) of every 2xx answer to a call of the stateful phase that
     followed a link, from schemathesis' NDJSON report. Positive test cases only: their bodies
-    keep to the document, while a negative one may send an integer past 64 bits, which the
-    simulator's journal cannot serve back today."""
+    keep to the document."""
     document = json.loads(OPENAPI.read_text())
     operation_ids = {
         (method.upper(), path): operation["operationId"]
