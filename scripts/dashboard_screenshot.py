@@ -3,12 +3,15 @@
 import shutil
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import requests
 from playwright.sync_api import sync_playwright
 
-from simulator import Backend, create_app
-from simulator.server import ThreadedServer
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from simulator import Backend, create_app  # noqa: E402 (after the checkout is on the path, for tests.helpers)
+from simulator.server import ThreadedServer  # noqa: E402
+from tests.helpers import CHROMIUM_FLAGS  # noqa: E402 (the flags the browser tests run Chromium with)
 
 PARTNER = "21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"
 API = "/01234567-89ab-cdef-0123-456789abcdef/production/CRONUS%20International%20Ltd./channelManager"
@@ -60,15 +63,7 @@ def main(path: str) -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=shutil.which("chromium"),
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
+                args=CHROMIUM_FLAGS,
             )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(server.url + "/_sim/")

@@ -6,6 +6,7 @@ back to the start-up scenarios with fresh rule counters.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 from datetime import datetime
@@ -148,14 +149,7 @@ class Backend:
         if api_key not in gates:
             gates.setdefault(
                 api_key,
-                Limits(
-                    self.clock,
-                    limits.max_concurrent,
-                    limits.max_queued,
-                    limits.queue_timeout_seconds,
-                    limits.requests_per_window,
-                    limits.window_seconds,
-                ),
+                Limits(self.clock, **dataclasses.asdict(limits)),
             )
         return gates[api_key]
 

@@ -5,6 +5,7 @@ response helpers need it."""
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING
 
 import orjson
@@ -147,7 +148,18 @@ def json_bytes(payload: object) -> bytes:
     try:
         return orjson.dumps(payload)
     except orjson.JSONEncodeError:
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(_finite(payload), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _finite(value: object) -> object:
+    """NaN and the infinities as null, as orjson writes them (Python's writer would not write JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def json_bytes_response(status: int, body: bytes) -> Response:

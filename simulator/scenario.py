@@ -79,7 +79,7 @@ class OtaSettings:
 class WebhookSettings:
     """[webhooks]: how webhook deliveries behave (the defaults: WEBHOOK_DEFAULTS)."""
 
-    retry_seconds: list[float]
+    retry_seconds: tuple[float, ...]
     timeout_seconds: float
     signing_secret: str
     drop: float
@@ -230,9 +230,9 @@ class LimitsSchema(StrictSchema):
 
     max_concurrent = fields.Integer(load_default=5, strict=True, validate=validate.Range(min=1))
     max_queued = fields.Integer(load_default=95, strict=True, validate=validate.Range(min=0))
-    queue_timeout_seconds = fields.Float(load_default=480, validate=validate.Range(min=0))
+    queue_timeout_seconds = fields.Float(load_default=480.0, validate=validate.Range(min=0))
     requests_per_window = fields.Integer(load_default=6000, strict=True, validate=validate.Range(min=1))
-    window_seconds = fields.Float(load_default=300, validate=validate.Range(min=1))
+    window_seconds = fields.Float(load_default=300.0, validate=validate.Range(min=1))
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> GatewayLimits:
@@ -292,19 +292,19 @@ class WebhooksSchema(StrictSchema):
     """How webhook deliveries behave (simulator additions: retries, faults, a signature)."""
 
     retry_seconds = fields.List(
-        fields.Float(validate=validate.Range(min=0, max=3600)), load_default=lambda: [1, 2, 4, 8, 16]
+        fields.Float(validate=validate.Range(min=0, max=3600)), load_default=lambda: [1.0, 2.0, 4.0, 8.0, 16.0]
     )
-    timeout_seconds = fields.Float(load_default=5, validate=validate.Range(min=0.1, max=60))
+    timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=60))
     signing_secret = fields.String(load_default="")
-    drop = fields.Float(load_default=0, validate=validate.Range(min=0, max=1))  # probability a delivery is lost
-    duplicate = fields.Float(load_default=0, validate=validate.Range(min=0, max=1))  # ... is sent twice
-    delay_ms = fields.Float(load_default=0, validate=validate.Range(min=0, max=MAX_DELAY_MS))
+    drop = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=1))  # probability a delivery is lost
+    duplicate = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=1))  # ... is sent twice
+    delay_ms = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=MAX_DELAY_MS))
     out_of_order = fields.Boolean(load_default=False)  # hold each delivery until the next one is sent first
     seed = fields.Integer(strict=True)
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> WebhookSettings:
-        return WebhookSettings(**data)
+        return WebhookSettings(**{**data, "retry_seconds": tuple(data["retry_seconds"])})
 
 
 OTA_DEFAULTS: OtaSettings = OtaSchema().load({})
@@ -365,7 +365,7 @@ def _item(raw: dict, index: int, catalog: Catalog, vat: float, default_pattern: 
     if kind.has_components:
         components = tuple(Component(c["item"], c["quantity"]) for c in raw["components"])
         return Item(raw["number"], raw["description"], kind, components=components)
-    if kind.issued_as_coupon:  # no admission; free unless priced
+    if not kind.admits:  # no admission (a coupon); free unless priced
         excl = raw.get("price_excl_vat", 0)
         return Item(
             raw["number"],

@@ -83,7 +83,6 @@ def visit_day(weekday: int = 1, weeks: int = 5) -> str:
 
 TUESDAY = visit_day(1)  # tours run on it
 MONDAY = visit_day(0)  # tours do not
-WEDNESDAY = visit_day(2)
 
 
 def past_day() -> str:

@@ -1,4 +1,4 @@
-"""Every example of the README and of docs/ runs here as a user would paste it.
+"""Every example of the README and of docs/ runs here as a user would paste it (or is loaded, for TOML).
 
 Shell examples run in bash, section by section (a section's blocks share their variables, as
 one terminal does), with the README's quick-start settings (`BASE`, `KEY`, `VISIT`...) before
@@ -194,7 +194,6 @@ def test_every_shell_example_is_run_by_a_test():
 
 def test_the_quick_start_works_when_pasted(paste):
     [make_run, settings, *calls] = blocks(sections(README)["Quick start"], "sh")
-    assert settings == quick_start_settings()
     first_line = paste.start(make_run)
     assert first_line.startswith(f"cm-sim serving on {paste.url} (data: memory; dashboard {paste.url}/_sim/;")
 
@@ -318,6 +317,32 @@ def test_the_readme_scenario_does_what_it_says(cm_sim_inprocess):
         for n in range(10)
     ]
     assert any("has no available time slots" in answer.json()["message"] for answer in answers)
+
+
+def test_the_scenario_reference_loads_and_does_what_its_comments_say(cm_sim_inprocess):
+    [reference] = blocks(sections(ROOT / "docs/scenarios-and-faults.md")["Scenario files"], "toml")
+    cm_sim_inprocess.load_scenario(reference)
+    assert cm_sim_inprocess.session.get(cm_sim_inprocess.url + "/_sim/clock").json()["now"] == "2026-12-01T09:00:00Z"
+    [rule] = cm_sim_inprocess.session.get(cm_sim_inprocess.url + "/_sim/faults").json()
+    assert (rule["id"], rule["outcome"], rule["remaining"]) == ("tour-sold-out", "fail_issuance", 1)
+    night = {
+        "partnerId": "0f0e0d0c-0b0a-4908-8706-050403020100",
+        "sellToOrderReference": "NIGHT-1",
+        "paymentReference": "PAY-1",
+        "items": [{"itemNumber": "40001", "visitDate": "2026-12-04", "visitTime": "20:00:00"}],
+    }  # a Friday
+    # its [[api_keys]] and [namespaces] allow only this key and the getting-started page's company
+    company = f"{cm_sim_inprocess.url}/01234567-89ab-cdef-0123-456789abcdef/production/CRONUS%20International%20Ltd."
+    calls = cm_sim_inprocess.session
+    assert calls.post(f"{company}/channelManager", json=night).status_code == 401  # the handle's own key
+    key = {"x-np-api-key": "partner-key"}
+    submitted = calls.post(f"{company}/channelManager", json=night, headers=key).json()
+    assert submitted["status"] == "Submitted"  # [ota] all_partners = true
+    cm_sim_inprocess.ota_run(everything=True)
+    issued = calls.get(f"{company}/channelManager/{submitted['orderId']}", headers=key).json()
+    assert issued["status"] == "Issued" and issued["manifestUrl"]
+    assert wallets(issued)[0]["unitPriceInclVat"] == 125 and wallets(issued)[0]["currencyCode"] == "DKK"
+    assert wallets(issued)[0]["assets"][0]["referenceNumber"].startswith("ATF-NGT")
 
 
 def test_the_container_snippets_parse():

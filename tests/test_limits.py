@@ -219,12 +219,12 @@ def test_a_threaded_server_serves_while_a_body_is_being_refused():
 
 def test_a_number_beyond_64_bits_in_a_body_is_journaled_and_served_as_sent(client):
     huge = 10**30
-    response = client.post(
-        BASE, data=f'{{"partnerId": "x", "n": {huge}}}', headers={**HEADERS, "Content-Type": "application/json"}
-    )
+    body = f'{{"partnerId": "x", "n": {huge}, "big": 1e400, "small": -1e400}}'
+    response = client.post(BASE, data=body, headers={**HEADERS, "Content-Type": "application/json"})
     assert_error(response, 400, "partnerId is not a valid GUID")
     journal = client.get("/_sim/journal")
     assert journal.status_code == 200
-    [entry] = journal.get_json()
-    assert entry["request"]["body"] == {"partnerId": "x", "n": huge}
-    assert f'"n":{huge}' in journal.get_data(as_text=True)
+    served = journal.get_data(as_text=True)
+    [entry] = json.loads(served)  # strict JSON: no Infinity
+    assert entry["request"]["body"] == {"partnerId": "x", "n": huge, "big": None, "small": None}
+    assert f'"n":{huge}' in served
