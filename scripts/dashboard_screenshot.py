@@ -40,8 +40,8 @@ def order(reference, paid=True, **item):
 def main(path: str) -> None:
     with ThreadedServer(create_app(Backend(seed=1))) as server:
 
-        def post(body: dict) -> None:
-            requests.post(server.url + API, json=body, headers=HEADERS, timeout=30)
+        def post(body: dict) -> requests.Response:
+            return requests.post(server.url + API, json=body, headers=HEADERS, timeout=30)
 
         post(order("WEB-1001", quantity=2))
         post(order("WEB-1002", itemNumber="32001"))
