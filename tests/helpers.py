@@ -20,7 +20,6 @@ DORMANT = "5c1f0e2a-8b3d-4e6f-9a7b-1c2d3e4f5a6b"  # inactive
 TENANT = "01234567-89ab-cdef-0123-456789abcdef"
 BASE = f"/{TENANT}/production/CRONUS%2520International%2520Ltd./channelManager"
 HEADERS = {"x-np-api-key": "test-key"}
-API = f"/{TENANT}/production/CRONUS%2520International%2520Ltd./channelManager"
 
 ORDER_FIELDS = [
     "orderId",
@@ -243,7 +242,7 @@ class Served:
         assert requests.get(self.url + "/_sim/health", timeout=10).status_code == 200
 
     def call(self, method, path="", **kwargs):
-        return requests.request(method, self.url + API + path, headers=HEADERS, timeout=30, **kwargs)
+        return requests.request(method, self.url + BASE + path, headers=HEADERS, timeout=30, **kwargs)
 
     def stop(self, signum: int = signal.SIGTERM) -> str:
         """Stop it gracefully; the rest of what it printed (its standard error in `.errors`)."""

@@ -17,7 +17,7 @@ from simulator.order_request import MAX_WALLETS_PER_ORDER
 from simulator.request_journal import BODY_CAP, JournalEntry, RequestJournal
 from simulator.server import ThreadedServer
 from simulator.transport import HANGS_KEY
-from tests.helpers import API, BASE, DEMO, HEADERS, Api, Served, assert_error, line, order_body, wait_for
+from tests.helpers import BASE, DEMO, HEADERS, Api, Served, assert_error, line, order_body, wait_for
 
 LIVENESS = 5
 
@@ -89,7 +89,7 @@ def test_refused_large_bodies_do_not_stay_in_memory():
         body = json.dumps(order_body(reference="HUGE", items=[], sellToName="x" * (30 * 1024 * 1024)))
         for _ in range(10):  # 300 MB in all; each is refused (no items) and journaled
             response = requests.post(
-                served.url + API, data=body, timeout=60, headers={**HEADERS, "Content-Type": "application/json"}
+                served.url + BASE, data=body, timeout=60, headers={**HEADERS, "Content-Type": "application/json"}
             )
             assert response.status_code == 400
         assert resident_mib(served.process.pid) - before < 300, "the bodies are held after their calls"
@@ -152,7 +152,7 @@ def test_lost_timeout_magic_values_do_not_starve_the_server():
             body = json.dumps(order_body(reference=f"SIM-LOST-TIMEOUT-{n}")).encode()
             connection = stack.enter_context(closing(socket.create_connection((address.hostname, address.port))))
             connection.sendall(
-                f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json"
+                f"POST {BASE} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json"
                 f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
@@ -204,7 +204,10 @@ def test_a_threaded_server_serves_while_a_body_is_being_refused():
             threading.Thread(
                 target=lambda: answers.append(
                     requests.post(
-                        server.url + API, data=body, headers={**HEADERS, "Content-Type": "application/json"}, timeout=30
+                        server.url + BASE,
+                        data=body,
+                        headers={**HEADERS, "Content-Type": "application/json"},
+                        timeout=30,
                     )
                 )
             )

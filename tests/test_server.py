@@ -15,7 +15,7 @@ import requests
 from simulator import Backend, create_app
 from simulator.server import MAX_BODY_BYTES, ThreadedServer
 from simulator.transport import HANGS_KEY
-from tests.helpers import API, BASE, DEMO, HEADERS, Served, line, order_body, wait_for
+from tests.helpers import BASE, DEMO, HEADERS, Served, line, order_body, wait_for
 
 LIVENESS = 5  # seconds a client waits before it counts the server as unresponsive
 
@@ -75,7 +75,7 @@ def test_stalled_uploads_hold_no_thread_and_are_given_up_after_the_body_deadline
         for _ in range(300):  # far more than the app threads, each stopped inside its body
             connection = connect(server, stack)
             connection.sendall(
-                f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json"
+                f"POST {BASE} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nContent-Type: application/json"
                 f'\r\nContent-Length: 1000\r\n\r\n{{"partnerId": '.encode()
             )
             stalled.append(connection)
@@ -128,7 +128,7 @@ def test_a_stop_gives_up_bodies_still_on_their_way():
     server = ThreadedServer(create_app(Backend())).start()
     with ExitStack() as stack:
         stalled = connect(server, stack)
-        stalled.sendall(f"POST {API} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{".encode())
+        stalled.sendall(f"POST {BASE} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{".encode())
         answers(server)  # the stalled request has reached the server
         server.stop()  # returns within its join timeout (10 s), well before the body deadline (30 s)
         assert not server._thread.is_alive()
@@ -185,16 +185,16 @@ def test_an_oversized_body_is_413_json_and_changes_nothing(server, declared):
 MALFORMED = {
     "garbage": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
     "no version": b"GET /_sim/health\r\n\r\n",
-    "bad content-length": f"POST {API} HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{{}}".encode(),
-    "negative content-length": f"POST {API} HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{{}}".encode(),
+    "bad content-length": f"POST {BASE} HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{{}}".encode(),
+    "negative content-length": f"POST {BASE} HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{{}}".encode(),
     "two content-lengths": (
-        f"POST {API} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{{}}".encode()
+        f"POST {BASE} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{{}}".encode()
     ),
     "bad chunk size": (
-        f"POST {API} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n".encode()
+        f"POST {BASE} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n".encode()
     ),
     "chunked and content-length": (
-        f"POST {API} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nTransfer-Encoding: chunked\r\n"
+        f"POST {BASE} HTTP/1.1\r\nHost: x\r\nx-np-api-key: k\r\nTransfer-Encoding: chunked\r\n"
         f"Content-Length: 4\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n"
     ).encode(),
     "header without colon": b"GET /_sim/health HTTP/1.1\r\nHost x\r\n\r\n",
@@ -272,7 +272,7 @@ def test_a_signal_stops_gracefully_and_keeps_every_acknowledged_order(tmp_path, 
             timeout=LIVENESS,
         )
         with pytest.raises(requests.exceptions.RequestException):
-            requests.get(f"{served.url}{API}/{created.json()['orderId']}", headers=HEADERS, timeout=0.5)
+            requests.get(f"{served.url}{BASE}/{created.json()['orderId']}", headers=HEADERS, timeout=0.5)
     printed = served.stop(signum)
     assert "Traceback" not in printed + served.errors
     again = Served("--data", str(data))
