@@ -31,6 +31,20 @@ def deliveries(client):
     ]
 
 
+def attempts(closing, answer, timeout_seconds):
+    """Settle one OTA order with a subscriber whose endpoint answers with `answer`, wait for its
+    deliveries to end, and give their attempts (status, outcome)."""
+    backend, client, api = simulator(timeout_seconds=timeout_seconds)
+    closing(backend)
+    receiver = Endpoint(answer)
+    closing(receiver)
+    subscribe(client, receiver.url)
+    api.created(order_body())
+    run(client)
+    assert client.post("/_sim/webhooks/flush", json={"timeout": 20}).get_json() == {"flushed": True}
+    return deliveries(client)
+
+
 class Hanging(Endpoint):
     """Takes each delivery and never answers, until closed (then it hangs up)."""
 
@@ -77,15 +91,10 @@ def test_a_receiver_that_trickles_its_answer_is_given_up_at_the_deadline(closing
         except OSError:
             pass  # the simulator hung up
 
-    backend, client, api = simulator(timeout_seconds=0.5)
-    closing(backend)
-    receiver = Endpoint(trickle)
-    closing(receiver)
-    subscribe(client, receiver.url)
-    api.created(order_body())
-    run(client)
-    assert client.post("/_sim/webhooks/flush", json={"timeout": 20}).get_json() == {"flushed": True}
-    assert deliveries(client) == [(None, "failed (timeout); retrying"), (None, "failed (timeout); gave up")]
+    assert attempts(closing, trickle, timeout_seconds=0.5) == [
+        (None, "failed (timeout); retrying"),
+        (None, "failed (timeout); gave up"),
+    ]
 
 
 def test_a_huge_answer_is_not_read(closing):
@@ -105,15 +114,7 @@ def test_a_huge_answer_is_not_read(closing):
         finally:
             done.set()
 
-    backend, client, api = simulator(timeout_seconds=5)
-    closing(backend)
-    receiver = Endpoint(stream)
-    closing(receiver)
-    subscribe(client, receiver.url)
-    api.created(order_body())
-    run(client)
-    assert client.post("/_sim/webhooks/flush", json={"timeout": 20}).get_json() == {"flushed": True}
-    assert deliveries(client) == [(200, "delivered")]
+    assert attempts(closing, stream, timeout_seconds=5) == [(200, "delivered")]
     assert done.wait(10)
     assert sent[0] < 32 * 1024 * 1024  # what the kernel buffers took, not the 128 MiB body
 
@@ -135,15 +136,7 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(closing):
         handler.send_header("Content-Length", "0")
         handler.end_headers()
 
-    backend, client, api = simulator(timeout_seconds=2)
-    closing(backend)
-    redirecting = Endpoint(redirect)
-    closing(redirecting)
-    subscribe(client, redirecting.url)
-    api.created(order_body())
-    run(client)
-    assert client.post("/_sim/webhooks/flush", json={"timeout": 20}).get_json() == {"flushed": True}
-    assert deliveries(client) == [
+    assert attempts(closing, redirect, timeout_seconds=2) == [
         (302, "failed (status 302: redirects are not followed); retrying"),
         (302, "failed (status 302: redirects are not followed); gave up"),
     ]
@@ -151,22 +144,13 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(closing):
 
 
 def test_a_2xx_answer_is_delivered(closing):
-    backend, client, api = simulator(timeout_seconds=2)
-    closing(backend)
-
     def accepted(handler, body):
         handler.send_response(202)
         handler.send_header("Content-Length", "2")
         handler.end_headers()
         handler.wfile.write(b"ok")
 
-    receiver = Endpoint(accepted)
-    closing(receiver)
-    subscribe(client, receiver.url)
-    api.created(order_body())
-    run(client)
-    assert client.post("/_sim/webhooks/flush", json={"timeout": 20}).get_json() == {"flushed": True}
-    assert deliveries(client) == [(202, "delivered")]
+    assert attempts(closing, accepted, timeout_seconds=2) == [(202, "delivered")]
 
 
 def test_a_hanging_receiver_does_not_hold_up_another_company(closing):
