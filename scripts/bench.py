@@ -25,7 +25,6 @@ connections; BENCH_QUICK=1 runs only start-up and side by side (and their target
 
 from __future__ import annotations
 
-import copy
 import http.client
 import itertools
 import json
@@ -44,6 +43,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bench_peers import API, PIN, SEED_GET, Process, command, free_port, peers
+from loadkit import order_copies
 
 CM_SIM = str(Path(sys.executable).with_name("cm-sim"))
 PARTNER = "21e8c1d2-3f4a-4c5b-9e6d-7f8a9b0c1d2e"
@@ -162,24 +162,9 @@ def populate(server: Server, count: int) -> list[str]:
 def _import(
     server: Server, template: dict, company: str, start: int, end: int, tag: str = "BULK", clock: dict | None = None
 ) -> list[str]:
-    """Copies `start` to `end` of the exported order `template` into the namespace of `company`
-    (the namespace's orders are replaced), holding no capacity; their order ids."""
-    digit = "9" if tag == "BULK" else "8"  # their reference numbers, apart from the server's own
-    records = []
-    for index in range(start, end):
-        record = copy.deepcopy(template)
-        record["namespace"] = [*template["namespace"][:2], company]
-        record["order_id"] = str(uuid.uuid4())
-        record["sell_to_order_reference"] = f"{tag}-{index}"
-        for line in record["lines"]:
-            for wallet in line["wallets"]:
-                wallet["wallet_id"] = str(uuid.uuid4())
-                wallet["reference_number"] = f"{digit}{index:017d}"[-18:] + wallet["reference_number"][-1:]
-                wallet["external_reference_number"] = f"{tag}-{index}-{wallet['seq_no']}"
-                for ticket in wallet["tickets"]:
-                    ticket["number"] = f"{tag}-{index}-{wallet['seq_no']}"
-                    ticket["units"] = 0  # copies hold no capacity, so creates still fit
-        records.append(record)
+    """Copies `start` to `end` of the exported order `template` imported into the namespace of
+    `company` (its orders are replaced); their order ids."""
+    records = order_copies(template, company, start, end, tag)
     state = {"orders": records, **({"clock": clock} if clock else {})}
     status, answer = server.call("PUT", "/_sim/state", state)
     assert status == 200, answer

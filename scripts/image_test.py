@@ -17,7 +17,6 @@ to time a graceful stop with a large store and --data.
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import os
@@ -35,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from loadkit import order_copies  # noqa: E402 (as make bench fills a store)
+
 from tests import doc_examples  # noqa: E402 (the README's examples, as the tests read them)
 
 BASE_IMAGE = "localhost/debian-base:bookworm"
@@ -580,21 +581,7 @@ def populate(server: Client, count: int) -> None:
     template = next(record for record in state["orders"] if record["order_id"] == first["orderId"])
     chunk = 2000
     for begin in range(0, count, chunk):
-        records = []
-        for index in range(begin, min(count, begin + chunk)):
-            record = copy.deepcopy(template)
-            record["namespace"] = [*template["namespace"][:2], f"bulk-{begin}"]
-            record["order_id"] = str(uuid.uuid4())
-            record["sell_to_order_reference"] = f"BULK-{index}"
-            for line in record["lines"]:
-                for wallet in line["wallets"]:
-                    wallet["wallet_id"] = str(uuid.uuid4())
-                    wallet["reference_number"] = f"9{index:017d}"[-18:] + wallet["reference_number"][-1:]
-                    wallet["external_reference_number"] = f"BULK-{index}-{wallet['seq_no']}"
-                    for ticket in wallet["tickets"]:
-                        ticket["number"] = f"BULK-{index}-{wallet['seq_no']}"
-                        ticket["units"] = 0
-            records.append(record)
+        records = order_copies(template, f"bulk-{begin}", begin, min(count, begin + chunk))
         status, answer = server.call("PUT", "/_sim/state", {"orders": records, "clock": state["clock"]}, timeout=300)
         if status != 200:
             raise Failure(f"populate: import {status} {short(answer)}")

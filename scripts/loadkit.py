@@ -3,6 +3,7 @@ keep track of what the server acknowledged, and check a stored state for consist
 
 from __future__ import annotations
 
+import copy
 import http.client
 import json
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -282,6 +284,29 @@ def imported_order(namespace: list[str], reference: str, order_id: str) -> dict:
         "status_since": None,
         "pending_outcome": {},
     }
+
+
+def order_copies(template: dict, company: str, start: int, end: int, tag: str = "BULK") -> list[dict]:
+    """Copies `start` to `end` of the exported order record `template`, in the namespace of
+    `company`, each with ids, references and numbers of its own (apart from the server's own:
+    another first digit per tag) and holding no capacity, so that creates still fit."""
+    digit = "9" if tag == "BULK" else "8"
+    records = []
+    for index in range(start, end):
+        record = copy.deepcopy(template)
+        record["namespace"] = [*template["namespace"][:2], company]
+        record["order_id"] = str(uuid.uuid4())
+        record["sell_to_order_reference"] = f"{tag}-{index}"
+        for line in record["lines"]:
+            for wallet in line["wallets"]:
+                wallet["wallet_id"] = str(uuid.uuid4())
+                wallet["reference_number"] = f"{digit}{index:017d}"[-18:] + wallet["reference_number"][-1:]
+                wallet["external_reference_number"] = f"{tag}-{index}-{wallet['seq_no']}"
+                for ticket in wallet["tickets"]:
+                    ticket["number"] = f"{tag}-{index}-{wallet['seq_no']}"
+                    ticket["units"] = 0
+        records.append(record)
+    return records
 
 
 def order_json_problems(order: dict) -> list[str]:
