@@ -173,13 +173,13 @@ def _refusal(args: argparse.Namespace) -> str | None:
     if not 0 <= args.port <= 65535:
         return f"--port {args.port} is out of range: use 1 to 65535, or 0 to pick a free one"
     try:
-        socket.getaddrinfo(args.host.strip("[]"), None)
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(args.host.strip("[]"), None)}
     except (OSError, UnicodeError):
         return f"cannot listen on --host {args.host}: no such address (try 127.0.0.1, or 0.0.0.0 for all)"
     for directory in args.scenario_dir:
         if not os.path.isdir(directory):
             return f"--scenario-dir {directory} is not a directory"
-    if not args.control_token and not args.allow_remote_control and not _loopback_host(args.host):
+    if not args.control_token and not args.allow_remote_control and not _loopback_host(args.host, addresses):
         return (
             f"--host {args.host} would open the control API to the network; give --control-token TOKEN, "
             "or --allow-remote-control to open it anyway"
@@ -187,17 +187,12 @@ def _refusal(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _loopback_host(host: str) -> bool:
-    """Whether every address `host` stands for is a loopback one (a name is looked up)."""
+def _loopback_host(host: str, addresses: set[str]) -> bool:
+    """Whether `host` is a loopback name or every address it stands for (`addresses`) is a loopback one."""
     from simulator.control import is_loopback
 
-    name = host.strip("[]").lower()
-    if is_loopback(name):
+    if is_loopback(host.strip("[]").lower()):
         return True
-    try:
-        addresses = {str(info[4][0]) for info in socket.getaddrinfo(name, None)}
-    except (OSError, UnicodeError):
-        return False
     return bool(addresses) and all(is_loopback(address.split("%")[0]) for address in addresses)
 
 
