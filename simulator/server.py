@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import gc
 import io
-import json
 import logging
 import queue
 import signal
@@ -30,6 +29,7 @@ from typing import Any
 
 from simulator import transport
 from simulator.app import MAX_BODY_BYTES, TOO_LARGE
+from simulator.errors import json_bytes
 
 THREADS = 16  # app threads: calls in the app at once; the others wait for one, holding no thread
 BODY_SECONDS = 30  # the whole body must arrive within this, else 408 and the connection is closed
@@ -246,7 +246,7 @@ class _Refused(Exception):
     def __init__(self, status: int, code: str, message: str, close: bool = False):
         super().__init__(message)
         self.status = status
-        self.body = json.dumps({"code": code, "message": message}).encode()
+        self.body = json_bytes({"code": code, "message": message})  # the shape of every ApiError's body
         self.headers = [("content-type", "application/json; charset=utf-8")]
         if close:
             self.headers.append(("connection", "close"))
