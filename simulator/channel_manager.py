@@ -22,7 +22,7 @@ from simulator.model import Namespace, Order, OrderStatus
 from simulator.numbers import Numbers
 from simulator.order_request import OrderHeader, code, parse_header, parse_lines, required_text
 from simulator.outcomes import Outcome, pending_outcome
-from simulator.store import Store, Trace
+from simulator.store import Store, Trace, took_effect
 
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 STATUS_MESSAGE_LENGTH = 500
@@ -133,7 +133,7 @@ class ChannelManager:
                 raise BadRequest(f"Order cannot be confirmed in status {order.status.caption}", "status", "state")
             payment = required_text(_object(body), "paymentReference")
             if fault and fault.kind == "fail_confirm":
-                _took_effect(trace)
+                took_effect(trace)
                 raise BadRequest(fault.text)  # the reservations were not confirmed: still Draft
             confirmed = replace(order, payment_reference=code(payment, 50 if order.ota else 20))
             self.issuer.settle_issued(confirmed, self.catalog.partner(order.partner_id))
@@ -278,7 +278,7 @@ class ChannelManager:
         """Store the order as Submitted: the worker issues it later."""
         pending: dict[str, str | int | bool] = {}
         if fault and fault.applied_at_issuance:
-            _took_effect(trace)
+            took_effect(trace)
             pending = fault.pending()
         order = replace(order, status=OrderStatus.SUBMITTED, status_since=self.clock.now(), pending_outcome=pending)
         self.store.commit(put=[order], remove=remove, trace=trace)
@@ -317,10 +317,10 @@ class ChannelManager:
     ) -> Order:
         """Issue and commit the order; a failed issue is committed in Error and re-raised."""
         if fault and fault.kind == "reject":
-            _took_effect(trace)
+            took_effect(trace)
             raise BadRequest(fault.text)  # failed while preparing the import: nothing is stored
         if fault and fault.kind == "stick_in_processing":
-            _took_effect(trace)
+            took_effect(trace)
             order.status = OrderStatus.PROCESSING
             order.status_since = self.clock.now()
             order.pending_outcome = fault.pending()  # the OTA worker leaves it too
@@ -408,8 +408,3 @@ def _datetime(query: Mapping[str, str], name: str) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment
-
-
-def _took_effect(trace: Trace | None) -> None:
-    if trace is not None:
-        trace.applied = True

@@ -17,7 +17,7 @@ from simulator.clock import Clock
 from simulator.errors import BadRequest, IssuanceFailed
 from simulator.model import AssetType, Line, Manifest, Order, OrderStatus, Ticket, Wallet
 from simulator.numbers import NumberClash, Numbers
-from simulator.store import Store, Trace
+from simulator.store import Store, Trace, took_effect
 
 MAX_WALLETS_PER_LINE = 9999  # the real issuer encodes wallet numbers below 10000
 PLACEHOLDER = re.compile(r"\{(admission|visit_date|slot|capacity|would_be|external_reference)\}")
@@ -61,8 +61,7 @@ class Issuer:
         """
         plans = [self._plan_line(line) for line in order.lines]
         if failure:
-            if trace:
-                trace.applied = True
+            took_effect(trace)
             raise IssuanceFailed(self._failure_message(failure, order, plans, replaced))
         self._reserve(order, plans, replaced)
         self._number(plans)

@@ -37,6 +37,12 @@ class Trace:
     replaced: dict[tuple[Namespace, str], Order | None] = field(default_factory=dict)
 
 
+def took_effect(trace: Trace | None) -> None:
+    """Mark that the fault rule's outcome given to the call took effect (so the rule is spent)."""
+    if trace is not None:
+        trace.applied = True
+
+
 @dataclass
 class Footprint:
     """What a stored order holds in the shared indexes."""
