@@ -32,7 +32,7 @@ from simulator.errors import (
 )
 from simulator.magic import describe_magic_values
 from simulator.manifest import manifest_page
-from simulator.model import InvalidImport
+from simulator.model import NAMESPACE_KEYS, InvalidImport
 from simulator.render import order_json
 from simulator.scenario import (
     JSON_SURROGATE,
@@ -62,7 +62,6 @@ MOST_RULES = 1000  # rules added in one call
 MOST_SECONDS = (LATEST - EARLIEST).total_seconds()  # the clock's whole range
 CLOCK_RANGE = f"the clock stays between {EARLIEST.year} and {LATEST.year}"
 JOURNAL_NUMBER = re.compile(r"[0-9]{1,18}")
-NAMESPACE_KEYS = ("tenant", "environment", "company")
 
 
 def backend():

@@ -11,13 +11,13 @@ from itertools import groupby
 
 from flask import render_template
 
+from simulator.model import NAMESPACE_KEYS
 from simulator.render import amount, manifest_url
 from simulator.webhooks import DELIVERY_OPERATION
 
 JOURNAL_ROWS = 50
 DELIVERY_ROWS = 20
 ORDER_ROWS = 500  # the latest orders shown; a page of thousands helps nobody
-NAMESPACE_KEYS = ("tenant", "environment", "company")
 
 
 def dashboard_page(backend, base_url: str, query: Mapping[str, str]) -> str:

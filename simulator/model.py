@@ -14,6 +14,7 @@ from simulator.clock import EARLIEST, LATEST
 from simulator.outcomes import PENDING_OUTCOMES, is_pending_outcome
 
 Namespace = tuple[str, str, str]  # (tenant, environment, company)
+NAMESPACE_KEYS = ("tenant", "environment", "company")  # a Namespace's parts, by name
 # imports (PUT /_sim/state): the bounds of their fields
 SHORT_TEXT = 250  # characters of a name, code or reference
 LONG_TEXT = 2048  # characters of a message or description
