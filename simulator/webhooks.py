@@ -148,10 +148,12 @@ class Webhooks:
 
     def unsubscribe(self, namespace: tuple, subscription_id: str) -> None:
         """Delete a subscription with its pending deliveries (an attempt in flight ends as it ends)."""
-        self.subscription(namespace, subscription_id)
         with self._lock:
-            company = self._subscribers[namespace]
-            company.pop(subscription_id.strip("{}").lower()).end()
+            company = self._subscribers.get(namespace, {})
+            ended = company.pop(subscription_id.strip("{}").lower(), None)
+            if ended is None:
+                raise NotFound(f"Subscription '{subscription_id}' not found")
+            ended.end()
             if not company:
                 del self._subscribers[namespace]
             self._lock.notify_all()
