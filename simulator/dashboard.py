@@ -22,16 +22,20 @@ ORDER_ROWS = 500  # the latest orders shown; a page of thousands helps nobody
 
 def dashboard_page(backend, base_url: str, query: Mapping[str, str]) -> str:
     chosen = chosen_namespace(query)
-    orders, hidden, bookings = _latest_orders(backend.store, chosen)
+    with backend.store.lock:  # read once: the filter's namespaces come from the same orders and bookings
+        every, bookings = backend.store.in_namespace(), backend.store.bookings()
+    orders, hidden = _latest_orders(backend.store, [order for order in every if _shown(order.namespace, chosen)])
     journal = _journal(backend.journal, chosen, {}, JOURNAL_ROWS)
     deliveries = _journal(backend.journal, chosen, {"operation": DELIVERY_OPERATION}, DELIVERY_ROWS)
-    subscriptions = _subscriptions(backend.webhooks, chosen)
+    recent = journal if chosen is None else _journal(backend.journal, None, {}, JOURNAL_ROWS)
+    subscribed = backend.webhooks.subscribed_namespaces()
+    subscriptions = _subscriptions(backend.webhooks, subscribed if chosen is None else [chosen])
     return render_template(
         "dashboard.html",
         clock=backend.clock.describe(),
         scenarios=backend.scenarios,
         chosen=chosen,
-        namespaces=_known_namespaces(backend, chosen),
+        namespaces=_known_namespaces(chosen, every, bookings, recent, subscribed),
         orders=_orders_by_namespace(orders, backend.catalog, base_url),
         shown=len(orders),
         hidden=hidden,
@@ -41,7 +45,7 @@ def dashboard_page(backend, base_url: str, query: Mapping[str, str]) -> str:
         rules=backend.faults.describe(),
         catalog=backend.catalog,
         prices=_prices(backend.catalog),
-        capacity=_capacity_rows(backend.catalog, bookings),
+        capacity=_capacity_rows(backend.catalog, [booking for booking in bookings if _shown(booking[0], chosen)]),
         amount=amount,
         delivery_operation=DELIVERY_OPERATION,
     )
@@ -60,17 +64,18 @@ def label(namespace: tuple[str, str, str]) -> str:
 # -- orders ------------------------------------------------------------------
 
 
-def _latest_orders(store, chosen) -> tuple[list, int, list]:
-    """The latest ORDER_ROWS orders (of the chosen namespace), how many older are left out, and
-    the capacity in use. Orders are never changed in place, so they are picked outside the lock."""
-    with store.lock:
-        every = store.in_namespace(chosen)
-        bookings = [booking for booking in store.bookings() if chosen is None or booking[0] == chosen]
+def _shown(namespace: tuple[str, str, str], chosen: tuple[str, str, str] | None) -> bool:
+    return chosen is None or namespace == chosen
+
+
+def _latest_orders(store, every: list) -> tuple[list, int]:
+    """The latest ORDER_ROWS of `every` order shown, with their histories, and how many older are
+    left out. Orders are never changed in place, so they are picked outside the lock."""
     latest = heapq.nlargest(ORDER_ROWS, every, key=lambda order: order.received_at)
     with store.lock:
         histories = {order.key: store.history(order) for order in latest}
     ordered = sorted(latest, key=lambda order: (order.namespace, order.partner_id, order.received_at))
-    return [(order, histories[order.key]) for order in ordered], len(every) - len(latest), bookings
+    return [(order, histories[order.key]) for order in ordered], len(every) - len(latest)
 
 
 def _orders_by_namespace(orders: list, catalog, base_url: str) -> list[dict]:
@@ -130,9 +135,8 @@ def _error_message(body) -> str:
     return message if isinstance(message, str) else ""
 
 
-def _subscriptions(webhooks, chosen) -> list[dict]:
-    """Every webhook subscription (of the chosen namespace), with its namespace."""
-    namespaces = [chosen] if chosen is not None else webhooks.subscribed_namespaces()
+def _subscriptions(webhooks, namespaces: list) -> list[dict]:
+    """The webhook subscriptions of these namespaces, each with its namespace."""
     return [
         {"namespace": label(namespace), **subscription}
         for namespace in namespaces
@@ -140,17 +144,12 @@ def _subscriptions(webhooks, chosen) -> list[dict]:
     ]
 
 
-def _known_namespaces(backend, chosen) -> list[dict]:
-    """The namespaces the filter offers: those with orders, capacity in use, subscriptions or
-    recent calls, and the chosen one."""
-    with backend.store.lock:
-        every, bookings = backend.store.in_namespace(), backend.store.bookings()
+def _known_namespaces(chosen, every: list, bookings: list, recent: list[dict], subscribed: list) -> list[dict]:
+    """The namespaces the filter offers: those with orders, capacity in use, recent calls or
+    subscriptions, and the chosen one."""
     known = {order.namespace for order in every} | {booking[0] for booking in bookings}
-    known.update(
-        tuple(entry["namespace"][key] for key in NAMESPACE_KEYS)
-        for entry in backend.journal.query({"limit": str(JOURNAL_ROWS)})
-    )
-    known.update(backend.webhooks.subscribed_namespaces())
+    known.update(tuple(entry["namespace"][key] for key in NAMESPACE_KEYS) for entry in recent)
+    known.update(subscribed)
     if chosen is not None:
         known.add(chosen)
     return [
