@@ -572,28 +572,22 @@ def _check_nesting(value) -> None:
 def without_lone_surrogates(value):
     """Parsed JSON with lone surrogates (valid JSON, not valid text) replaced by U+FFFD, as a
     UTF-16 platform does when it writes them out as UTF-8."""
-    if isinstance(value, str):
-        return LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [without_lone_surrogates(entry) for entry in value]
-    if isinstance(value, dict):
-        return {without_lone_surrogates(key): without_lone_surrogates(entry) for key, entry in value.items()}
-    return value
+    return _usable(value, surrogates=True, numbers=False)
 
 
-def _usable(value, surrogates: bool):
+def _usable(value, surrogates: bool, numbers: bool = True):
+    """`value` with lone surrogates replaced (with `surrogates`); UnusableData for a number no
+    field can take (with `numbers`)."""
     if isinstance(value, str):
         return LONE_SURROGATE.sub("\ufffd", value) if surrogates else value
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and abs(value) > LARGEST_WHOLE_NUMBER:
+    if numbers and isinstance(value, int) and abs(value) > LARGEST_WHOLE_NUMBER:
         raise UnusableData("holds a whole number beyond 64 bits")
-    if isinstance(value, float) and not math.isfinite(value):
+    if numbers and isinstance(value, float) and not math.isfinite(value):
         raise UnusableData("holds a number that is not finite")
     if isinstance(value, list):
-        return [_usable(entry, surrogates) for entry in value]
+        return [_usable(entry, surrogates, numbers) for entry in value]
     if isinstance(value, dict):
-        return {_usable(key, surrogates): _usable(entry, surrogates) for key, entry in value.items()}
+        return {_usable(key, surrogates, numbers): _usable(entry, surrogates, numbers) for key, entry in value.items()}
     return value
 
 
