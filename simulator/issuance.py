@@ -92,12 +92,8 @@ class Issuer:
         if item is not None and item.kind.issued_as_coupon:
             coupons = [item]
         else:
-            coupons = [
-                self._item(c.item_number)
-                for c in (item.components if item else ())
-                for _ in range(c.quantity)
-                if self._item(c.item_number).kind.issued_as_coupon
-            ]
+            parts = [(self._item(c.item_number), c.quantity) for c in (item.components if item else ())]
+            coupons = [part for part, quantity in parts if part.kind.issued_as_coupon for _ in range(quantity)]
         if not coupons or any(t.kind is AssetType.COUPON for w in line.wallets for t in w.tickets):
             return line
         wallets = []
